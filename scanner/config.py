@@ -1,0 +1,255 @@
+"""Turn `sources.yaml` into typed settings, refusing a bad file before any network traffic.
+
+Validation is pydantic's; the YAML node tree is kept beside the data so that every error can
+name the file, the line and the field path (`sources[2].feed`), which is what a user editing the
+file needs to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scanner import __version__
+
+DEFAULT_USER_AGENT = f"scan/{__version__} (+https://github.com/scan-horizon/scan)"
+SOURCE_ID = re.compile(r"^[a-z0-9-]+$")
+KINDS = ("regulator", "legal-news", "competitor")
+
+
+class ConfigError(Exception):
+    """A configuration problem, carrying where it is so the CLI can print `file:line: field: why`."""
+
+    def __init__(self, message: str, path: Path | None = None, line: int | None = None, field: str | None = None):
+        self.message = message
+        self.path = path
+        self.line = line
+        self.field = field
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = str(self.path) if self.path else "config"
+        if self.line:
+            where += f":{self.line}"
+        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value or ""):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+class Source(_Strict):
+    id: str
+    name: str | None = None
+    kind: Literal["regulator", "legal-news", "competitor"]
+    jurisdiction: str | None = None
+    feed: str | None = None
+    listing: str | None = None
+    page: str | None = None
+    match: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not SOURCE_ID.match(value):
+            raise ValueError(f"{value!r} must be lowercase letters, digits and hyphens ([a-z0-9-]+)")
+        return value
+
+    @field_validator("feed", "listing", "page")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "Source":
+        given = [k for k in ("feed", "listing", "page") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"needs exactly one of feed, listing, page (found {', '.join(given) or 'none'})")
+        if self.match is not None and not self.listing:
+            raise ValueError("'match' only applies to a listing source")
+        return self
+
+    @property
+    def type(self) -> str:
+        """Which crawler path the source takes: feed, listing or page."""
+        return "feed" if self.feed else "listing" if self.listing else "page"
+
+    @property
+    def url(self) -> str:
+        return self.feed or self.listing or self.page or ""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+class FetchSettings(_Strict):
+    user_agent: str = DEFAULT_USER_AGENT
+    per_host_delay: float = Field(1.0, ge=0)
+    timeout: float = Field(20, gt=0)
+    max_bytes: int = Field(15_000_000, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+    obey_robots: bool = True
+    allow_private: bool = False
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_links: int = Field(200, gt=0)
+
+
+class SmtpSettings(_Strict):
+    host: str = "localhost"
+    port: int = 25
+    from_: str = Field("scan@localhost", alias="from")
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password_env: str = "SCAN_SMTP_PASSWORD"
+    timeout: float = 20
+
+    def password(self) -> str | None:
+        """The password is read from the environment only, so it never lands in files or the DB."""
+        return os.environ.get(self.password_env) or None
+
+
+class AlertSettings(_Strict):
+    smtp: SmtpSettings = SmtpSettings()
+    threshold: float | None = None
+    webhook_timeout: float = 10
+
+
+class MatchSettings(_Strict):
+    model: str = "all-MiniLM-L6-v2"
+
+
+class _File(_Strict):
+    database: str = "scanner.db"
+    policies: str = "policies/"
+    digests: str = "digests/"
+    sources: list[Source] = []
+    fetch: FetchSettings = FetchSettings()
+    alerts: AlertSettings = AlertSettings()
+    match: MatchSettings = MatchSettings()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The loaded configuration with paths resolved against the config file's folder."""
+
+    path: Path | None
+    database: Path
+    policies: Path
+    digests: Path
+    sources: tuple[Source, ...]
+    fetch: FetchSettings
+    alerts: AlertSettings
+    model: str
+
+    def source(self, source_id: str) -> Source:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        known = ", ".join(s.id for s in self.sources) or "none configured"
+        raise ConfigError(f"no source {source_id!r} (known: {known})", self.path)
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Follow a pydantic error location through the YAML node tree to the deepest line we can name."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "literal") or str(part).startswith("function-"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_config(text: str, path: Path | None = None, *, base: Path | None = None) -> Config:
+    """Validate config text; `base` is where relative paths resolve (the file's folder)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) if root is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, mark.line + 1 if mark else None) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping (database:, policies:, sources: …)", path, 1)
+    try:
+        parsed = _File.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = f"unknown field {loc[-1]!r}"
+        elif err["type"] == "missing":
+            message = "is required"
+        elif err["type"] == "literal_error" and loc and loc[-1] == "kind":
+            message = f"{err.get('input')!r} is not one of {', '.join(KINDS)}"
+        raise ConfigError(message, path, _node_line(root, loc), _field_path(loc)) from None
+    seen: dict[str, int] = {}
+    for index, source in enumerate(parsed.sources):
+        if source.id in seen:
+            raise ConfigError(
+                f"duplicate source id {source.id!r} (first used by sources[{seen[source.id]}])",
+                path, _node_line(root, ("sources", index, "id")), f"sources[{index}].id",
+            )
+        seen[source.id] = index
+    base = base or (path.parent if path else Path.cwd())
+    return Config(
+        path=path,
+        database=(base / parsed.database).resolve(),
+        policies=(base / parsed.policies).resolve(),
+        digests=(base / parsed.digests).resolve(),
+        sources=tuple(parsed.sources),
+        fetch=parsed.fetch,
+        alerts=parsed.alerts,
+        model=parsed.match.model,
+    )
+
+
+def load_config(path: Path | str | None = None, *, db: Path | str | None = None) -> Config:
+    """Read the config from `path`, `$SCAN_CONFIG` or ./sources.yaml; `db`/`$SCAN_DB` override the database."""
+    path = Path(path or os.environ.get("SCAN_CONFIG") or "sources.yaml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found (pass --config or set SCAN_CONFIG)", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path) from None
+    config = parse_config(text, path, base=path.resolve().parent)
+    override = db or os.environ.get("SCAN_DB")
+    if override:
+        config = Config(**{**config.__dict__, "database": Path(override).resolve()})
+    return config

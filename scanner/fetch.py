@@ -1,0 +1,287 @@
+"""Polite, bounded HTTP: everything scan downloads goes through `Fetcher.get`.
+
+It identifies itself, waits between requests to one host, obeys robots.txt, makes conditional
+requests, retries what is worth retrying (honouring Retry-After), checks every redirect hop
+against the private-address guard, and stops reading once `max_bytes` of *decompressed* body
+have arrived. Decompression is done here with `zlib.decompressobj(...).decompress(data,
+max_length)` rather than by httpx, because httpx inflates a whole network chunk at once and a
+gzip bomb (1000:1) would balloon memory before any cap could act.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import socket
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from protego import Protego
+
+from scanner.config import FetchSettings
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_S = 120.0
+READ_CHUNK = 64 * 1024
+BODY_TIME_FACTOR = 3
+
+
+class FetchError(Exception):
+    """A fetch that failed, with a short category (timeout, http, too-large, refused, robots, …)."""
+
+    def __init__(
+        self, url: str, category: str, reason: str, status: int | None = None, retry_after: float | None = None
+    ):
+        self.url = url
+        self.category = category
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"{url}: {reason}")
+
+    @property
+    def retryable(self) -> bool:
+        """Connect errors, timeouts, 408, 429 and 5xx may pass; anything else will fail again."""
+        return self.category in ("connect", "timeout") or (self.category == "http" and self.status in RETRY_STATUSES)
+
+
+@dataclass
+class Response:
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass
+class _HostState:
+    last_request: float = 0.0
+    robots: Protego | None = None
+    robots_checked: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def is_public_address(address: str) -> bool:
+    """False for loopback, private, link-local, CGNAT, unique-local, multicast, reserved and mapped forms."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if mapped is not None:
+            return is_public_address(str(mapped))
+    if ip in ipaddress.ip_network("100.64.0.0/10"):
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+class Fetcher:
+    """One client for a crawl; `trusted_hosts` are the configured sources' own hosts."""
+
+    def __init__(self, settings: FetchSettings, trusted_hosts: set[str] | None = None):
+        self.settings = settings
+        self.trusted_hosts = {h.lower() for h in (trusted_hosts or set())}
+        self._hosts: dict[str, _HostState] = {}
+        self._hosts_lock = threading.Lock()
+        self.client = httpx.Client(
+            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(settings.timeout),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Response:
+        """GET with validators; a 304 comes back as a Response with `not_modified` and no body."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        for attempt in range(self.settings.retries + 1):
+            try:
+                return self._follow(url, headers)
+            except FetchError as exc:
+                if not exc.retryable or attempt == self.settings.retries:
+                    if attempt:
+                        raise FetchError(exc.url, exc.category, f"{exc.reason} after {attempt} retries", exc.status) from None
+                    raise
+                time.sleep(exc.retry_after if exc.retry_after is not None else min(0.5 * 2.0**attempt, 30.0))
+        raise AssertionError("unreachable")
+
+    def _follow(self, url: str, headers: dict[str, str]) -> Response:
+        current = url
+        for _ in range(self.settings.max_redirects + 1):
+            self._check_allowed(current)
+            response = self._request(current, headers)
+            if response is None:
+                raise FetchError(current, "robots", "disallowed by robots.txt")
+            if isinstance(response, str):
+                current = response
+                continue
+            return response
+        raise FetchError(url, "redirects", f"more than {self.settings.max_redirects} redirects")
+
+    def _check_allowed(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise FetchError(url, "refused", f"scheme {parts.scheme or 'none'!r} is not http(s)")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise FetchError(url, "refused", "no host in URL")
+        if self.settings.allow_private or host in self.trusted_hosts:
+            return
+        try:
+            infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise FetchError(url, "connect", f"cannot resolve {host}: {exc.strerror}") from None
+        for info in infos:
+            address = info[4][0]
+            if not is_public_address(address):
+                raise FetchError(
+                    url, "refused",
+                    f"{host} resolves to non-public address {address} (set fetch.allow_private: true to allow)",
+                )
+
+    def _host(self, host: str) -> _HostState:
+        with self._hosts_lock:
+            return self._hosts.setdefault(host, _HostState())
+
+    def _wait_turn(self, state: _HostState) -> None:
+        with state.lock:
+            wait = state.last_request + self.settings.per_host_delay - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            state.last_request = time.monotonic()
+
+    def _robots_allows(self, url: str, state: _HostState) -> bool:
+        if not self.settings.obey_robots:
+            return True
+        if not state.robots_checked:
+            state.robots_checked = True
+            robots_url = urljoin(url, "/robots.txt")
+            try:
+                self._wait_turn(state)
+                result = self._read(robots_url, {}, limit=512 * 1024)
+                if isinstance(result, Response) and result.status == 200:
+                    state.robots = Protego.parse(result.body.decode("utf-8", "replace"))
+            except FetchError as exc:
+                log.debug("robots.txt unavailable for %s: %s", url, exc)
+        return state.robots is None or state.robots.can_fetch(url, self.settings.user_agent)
+
+    def _request(self, url: str, headers: dict[str, str]) -> Response | str | None:
+        """One hop: a Response, the next URL on a redirect, or None when robots.txt says no."""
+        host = (urlsplit(url).hostname or "").lower()
+        state = self._host(host)
+        if not self._robots_allows(url, state):
+            return None
+        self._wait_turn(state)
+        return self._read(url, headers, limit=self.settings.max_bytes)
+
+    def _read(self, url: str, headers: dict[str, str], limit: int) -> Response | str:
+        try:
+            with self.client.stream("GET", url, headers=headers) as response:
+                if response.is_redirect:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise FetchError(url, "http", f"HTTP {response.status_code} redirect without Location", response.status_code)
+                    return urljoin(url, location)
+                if response.status_code == 304:
+                    return Response(url, 304, "", b"", response.headers.get("etag"), response.headers.get("last-modified"))
+                if response.status_code >= 400:
+                    raise FetchError(
+                        url, "http", f"HTTP {response.status_code}", response.status_code,
+                        _retry_after(response.headers.get("retry-after")),
+                    )
+                body = _read_body(response, url, limit, BODY_TIME_FACTOR * self.settings.timeout)
+                return Response(
+                    url=str(response.url), status=response.status_code,
+                    content_type=response.headers.get("content-type", "").split(";")[0].strip().lower(),
+                    body=body, etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
+                )
+        except httpx.TimeoutException:
+            raise FetchError(url, "timeout", f"timed out after {self.settings.timeout:g}s") from None
+        except httpx.TransportError as exc:
+            raise FetchError(url, "connect", f"connection failed: {exc or type(exc).__name__}") from None
+
+
+def _read_body(response: httpx.Response, url: str, limit: int, max_seconds: float) -> bytes:
+    """Stream and inflate by hand, stopping at `limit` decompressed bytes or after `max_seconds`.
+
+    httpx's timeout is per read, so a server dripping one byte a second would never trip it;
+    the whole-body deadline does.
+    """
+    encoding = response.headers.get("content-encoding", "").lower().strip()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflater = zlib.decompressobj(47 if encoding != "deflate" else 15)
+    elif encoding in ("", "identity"):
+        inflater = None
+    else:
+        raise FetchError(url, "http", f"unsupported Content-Encoding {encoding!r}")
+    declared = response.headers.get("content-length")
+    if inflater is None and declared and declared.isdigit() and int(declared) > limit:
+        raise FetchError(url, "too-large", f"body of {int(declared)} bytes is over max_bytes ({limit})")
+    parts: list[bytes] = []
+    size = 0
+    started = time.monotonic()
+    for raw in response.iter_raw(READ_CHUNK):
+        pieces = [raw] if inflater is None else _inflate(inflater, raw, limit - size + 1, url)
+        for piece in pieces:
+            size += len(piece)
+            if size > limit:
+                raise FetchError(url, "too-large", f"body over max_bytes ({limit} bytes after decompression)")
+            parts.append(piece)
+        if time.monotonic() - started > max_seconds:
+            raise FetchError(url, "slow", f"body still arriving after {max_seconds:g}s (slow drip)")
+    return b"".join(parts)
+
+
+def _inflate(inflater: "zlib._Decompress", data: bytes, room: int, url: str) -> list[bytes]:
+    out: list[bytes] = []
+    try:
+        while data:
+            piece = inflater.decompress(data, max(room, 1))
+            out.append(piece)
+            room -= len(piece)
+            if room <= 0:
+                break
+            data = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise FetchError(url, "http", f"corrupt compressed body: {exc}") from None
+    return out
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (delta or HTTP date), capped so one server cannot stall a cron run."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, min((when - datetime.now(timezone.utc)).total_seconds(), MAX_RETRY_AFTER_S))

@@ -1,0 +1,446 @@
+"""The only module that speaks SQL: one SQLite file, migrated on open, written in small atomic units.
+
+WAL and a busy timeout let `scan search` read while a crawl writes; every source's results go in
+one transaction (`Store.atomic`), so a crash mid-crawl leaves either all of a source's new rows or
+none, and the rerun picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_S = 30
+
+migrations = Migrations("scan")
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used; names the file so the on-call engineer can find it."""
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def development_uid(key: str) -> str:
+    """A short, stable public id: the same canonical URL (or page version) always gets the same id."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["sources"].create(
+        {
+            "id": str, "name": str, "kind": str, "jurisdiction": str, "type": str, "url": str,
+            "last_fetch": str, "last_ok": str, "last_status": str, "last_error": str,
+            "consecutive_failures": int,
+        },
+        pk="id",
+    )
+    db["http_cache"].create(
+        {"url": str, "etag": str, "last_modified": str, "content_hash": str, "fetched_at": str},
+        pk="url",
+    )
+    db["fetches"].create(
+        {
+            "id": int, "source_id": str, "started_at": str, "finished_at": str, "status": str,
+            "error": str, "new": int, "changed": int, "unchanged": int, "failed": int,
+        },
+        pk="id",
+    )
+    db["fetches"].create_index(["source_id", "started_at"])
+    db["developments"].create(
+        {
+            "id": int, "uid": str, "source_id": str, "kind": str, "jurisdiction": str,
+            "url": str, "canonical_url": str, "title": str, "text": str, "summary": str,
+            "published": str, "first_seen": str, "content_hash": str, "lang": str, "diff": str,
+        },
+        pk="id",
+        not_null={"uid", "source_id", "url", "canonical_url", "content_hash", "first_seen"},
+    )
+    db["developments"].create_index(["uid"], unique=True)
+    db["developments"].create_index(["canonical_url"])
+    db["developments"].create_index(["content_hash"])
+    db["developments"].create_index(["published"])
+    db["developments"].create_index(["source_id"])
+    db["developments"].enable_fts(
+        ["title", "text"], create_triggers=True, tokenize="porter unicode61 remove_diacritics 2"
+    )
+    db["page_versions"].create(
+        {"id": int, "source_id": str, "url": str, "fetched_at": str, "content_hash": str, "text": str},
+        pk="id",
+    )
+    db["page_versions"].create_index(["source_id", "id"])
+    db["chunks"].create(
+        {"id": int, "development_id": int, "idx": int, "text": str, "hash": str}, pk="id"
+    )
+    db["chunks"].create_index(["development_id", "idx"], unique=True)
+    db["embeddings"].create(
+        {"hash": str, "model": str, "dim": int, "vector": bytes}, pk=("hash", "model")
+    )
+    db["clauses"].create(
+        {"id": str, "policy": str, "title": str, "file": str, "line": int, "text": str}, pk="id"
+    )
+    db["state"].create({"key": str, "value": str}, pk="key")
+    db["matches"].create(
+        {"development_id": int, "clause_id": str, "score": float, "evidence": str, "rank": int},
+        pk=("development_id", "clause_id"),
+    )
+    db["match_state"].create(
+        {"development_id": int, "content_hash": str, "corpus": str, "lang": str, "matched_at": str},
+        pk="development_id",
+    )
+
+
+class Store:
+    """A migrated connection to the scan database, with the queries the rest of scan needs."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path):
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> "Store":
+        """Open (creating if needed), switch on WAL and apply pending migrations."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+            db = sqlite_utils.Database(conn)
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"{path}: {exc} (is it a scan database? move it aside to start afresh)") from None
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator["Store"]:
+        """One transaction (a savepoint when nested): all of it lands, or none of it."""
+        with self.db.atomic():
+            yield self
+
+    def schema_version(self) -> str:
+        applied = migrations.applied(self.db)
+        return applied[-1].name if applied else ""
+
+    # --- sources and their health -------------------------------------------------------------
+
+    def sync_sources(self, sources: Iterable[Any]) -> None:
+        """Mirror the configured sources, keeping the health columns of ones already known."""
+        with self.atomic():
+            for source in sources:
+                self.db["sources"].upsert(
+                    {
+                        "id": source.id, "name": source.display_name, "kind": source.kind,
+                        "jurisdiction": source.jurisdiction, "type": source.type, "url": source.url,
+                    },
+                    pk="id",
+                )
+
+    def record_source_result(
+        self, source_id: str, *, started_at: str, status: str, error: str | None, counts: dict[str, int]
+    ) -> None:
+        now = utcnow()
+        row = self.db["sources"].get(source_id)
+        failures = (row.get("consecutive_failures") or 0) + 1 if status == "error" else 0
+        update = {"last_fetch": now, "last_status": status, "last_error": error, "consecutive_failures": failures}
+        if status != "error":
+            update["last_ok"] = now
+        self.db["sources"].update(source_id, update)
+        self.db["fetches"].insert(
+            {
+                "source_id": source_id, "started_at": started_at, "finished_at": now, "status": status,
+                "error": error, **{k: counts.get(k, 0) for k in ("new", "changed", "unchanged", "failed")},
+            }
+        )
+
+    def source_health(self, configured: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            """select s.*, (select count(*) from developments d where d.source_id = s.id) as developments
+               from sources s order by s.id"""
+        )
+        wanted = set(configured) if configured is not None else None
+        return [dict(r) for r in rows if wanted is None or r["id"] in wanted]
+
+    def failed_sources_between(self, start: str, end: str) -> list[dict[str, Any]]:
+        """Sources whose crawls failed in [start, end): for the digest's header."""
+        return [
+            dict(r)
+            for r in self.db.query(
+                """select source_id, count(*) as failures, max(error) as error from fetches
+                   where status = 'error' and started_at >= ? and started_at < ?
+                   group by source_id order by source_id""",
+                [start, end],
+            )
+        ]
+
+    # --- HTTP validators ----------------------------------------------------------------------
+
+    def http_cache(self, url: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from http_cache where url = ?", [url]))
+        return rows[0] if rows else None
+
+    def save_http_cache(self, url: str, etag: str | None, last_modified: str | None, content_hash: str) -> None:
+        self.db["http_cache"].upsert(
+            {"url": url, "etag": etag, "last_modified": last_modified, "content_hash": content_hash, "fetched_at": utcnow()},
+            pk="url",
+        )
+
+    # --- developments -------------------------------------------------------------------------
+
+    def known_urls(self, urls: Iterable[str]) -> set[str]:
+        urls = list(urls)
+        found: set[str] = set()
+        for start in range(0, len(urls), 500):
+            part = urls[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                r["canonical_url"]
+                for r in self.db.query(f"select canonical_url from developments where canonical_url in ({marks})", part)
+            )
+        return found
+
+    def has_content(self, content_hash: str) -> bool:
+        return bool(list(self.db.query("select 1 from developments where content_hash = ? limit 1", [content_hash])))
+
+    def add_development(self, record: dict[str, Any]) -> int | None:
+        """Insert a development unless its uid or content is already stored; returns the row id or None."""
+        if self.has_content(record["content_hash"]):
+            return None
+        if list(self.db.query("select 1 from developments where uid = ?", [record["uid"]])):
+            return None
+        record = {**record, "first_seen": record.get("first_seen") or utcnow()}
+        return self.db["developments"].insert(record).last_pk
+
+    def last_page_version(self, source_id: str) -> dict[str, Any] | None:
+        rows = list(
+            self.db.query("select * from page_versions where source_id = ? order by id desc limit 1", [source_id])
+        )
+        return rows[0] if rows else None
+
+    def page_version_count(self, source_id: str) -> int:
+        return self.db["page_versions"].count_where("source_id = ?", [source_id])
+
+    def add_page_version(self, source_id: str, url: str, content_hash: str, text: str) -> None:
+        self.db["page_versions"].insert(
+            {"source_id": source_id, "url": url, "fetched_at": utcnow(), "content_hash": content_hash, "text": text}
+        )
+
+    def development(self, uid_or_id: str | int) -> dict[str, Any] | None:
+        column = "id" if isinstance(uid_or_id, int) else "uid"
+        rows = list(self.db.query(f"select * from developments where {column} = ?", [uid_or_id]))
+        return rows[0] if rows else None
+
+    def developments(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        ids: Iterable[int] | None = None,
+        kinds: Iterable[str] | None = None,
+        jurisdictions: Iterable[str] | None = None,
+        sources: Iterable[str] | None = None,
+        first_seen_after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Developments filtered by period (published, else first-seen date, inclusive) and facets."""
+        where, args = self._filters(since, until, kinds, jurisdictions, sources)
+        if ids is not None:
+            id_list = list(ids)
+            where.append(f"id in ({','.join('?' * len(id_list)) or 'null'})")
+            args.extend(id_list)
+        if first_seen_after:
+            where.append("first_seen > ?")
+            args.append(first_seen_after)
+        sql = "select * from developments" + (" where " + " and ".join(where) if where else "") + " order by id"
+        return [dict(r) for r in self.db.query(sql, args)]
+
+    @staticmethod
+    def _filters(
+        since: str | None,
+        until: str | None,
+        kinds: Iterable[str] | None,
+        jurisdictions: Iterable[str] | None,
+        sources: Iterable[str] | None,
+        prefix: str = "",
+    ) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        day = f"coalesce({prefix}published, substr({prefix}first_seen, 1, 10))"
+        if since:
+            where.append(f"{day} >= ?")
+            args.append(since)
+        if until:
+            where.append(f"{day} <= ?")
+            args.append(until)
+        for column, values in (("kind", kinds), ("jurisdiction", jurisdictions), ("source_id", sources)):
+            values = [v for v in (values or []) if v]
+            if values:
+                where.append(f"upper({prefix}{column}) in ({','.join('upper(?)' for _ in values)})")
+                args.extend(values)
+        return where, args
+
+    def filtered_ids(self, **filters: Any) -> set[int]:
+        where, args = self._filters(
+            filters.get("since"), filters.get("until"), filters.get("kinds"),
+            filters.get("jurisdictions"), filters.get("sources"),
+        )
+        sql = "select id from developments" + (" where " + " and ".join(where) if where else "")
+        return {r["id"] for r in self.db.query(sql, args)}
+
+    def fts_search(self, query: str, limit: int = 200) -> list[tuple[int, float]]:
+        """BM25 over title+text; user text is quoted so it is never read as FTS syntax.
+
+        Terms are OR-ed: a specialist's question rarely has every word in the document.
+        """
+        terms = _fts_terms(query)
+        if not terms:
+            return []
+        match = " OR ".join(terms)
+        rows = self.db.execute(
+            """select rowid, bm25(developments_fts, 3.0, 1.0) as rank from developments_fts
+               where developments_fts match ? order by rank limit ?""",
+            [match, limit],
+        ).fetchall()
+        return [(r[0], -float(r[1])) for r in rows]
+
+    # --- chunks, embeddings and matches -------------------------------------------------------
+
+    def save_chunks(self, development_id: int, chunks: list[tuple[str, str]]) -> None:
+        self.db["chunks"].delete_where("development_id = ?", [development_id])
+        self.db["chunks"].insert_all(
+            {"development_id": development_id, "idx": i, "text": text, "hash": h} for i, (text, h) in enumerate(chunks)
+        )
+
+    def chunks(self, development_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query("select * from chunks where development_id = ? order by idx", [development_id])]
+
+    def cached_vectors(self, model: str, hashes: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(
+                f"select hash, vector from embeddings where model = ? and hash in ({marks})", [model, *part]
+            ):
+                found[row[0]] = row[1]
+        return found
+
+    def save_vectors(self, model: str, vectors: dict[str, bytes], dim: int) -> None:
+        self.db["embeddings"].upsert_all(
+            ({"hash": h, "model": model, "dim": dim, "vector": v} for h, v in vectors.items()), pk=("hash", "model")
+        )
+
+    def all_chunk_vectors(self, model: str) -> list[tuple[int, bytes]]:
+        """(development id, vector) for every stored chunk, for one in-memory search matrix."""
+        return [
+            (r[0], r[1])
+            for r in self.db.execute(
+                """select c.development_id, e.vector from chunks c
+                   join embeddings e on e.hash = c.hash and e.model = ? order by c.development_id, c.idx""",
+                [model],
+            )
+        ]
+
+    def set_state(self, key: str, value: str) -> None:
+        self.db["state"].upsert({"key": key, "value": value}, pk="key")
+
+    def get_state(self, key: str) -> str | None:
+        rows = list(self.db.query("select value from state where key = ?", [key]))
+        return rows[0]["value"] if rows else None
+
+    def replace_clauses(self, clauses: Iterable[dict[str, Any]]) -> None:
+        self.db["clauses"].delete_where()
+        self.db["clauses"].insert_all(clauses, pk="id")
+
+    def clause_rows(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query("select * from clauses order by file, line")]
+
+    def unmatched(self, corpus: str) -> list[dict[str, Any]]:
+        """Developments never matched, or matched against other text or another corpus version."""
+        return [
+            dict(r)
+            for r in self.db.query(
+                """select d.* from developments d left join match_state m on m.development_id = d.id
+                   where m.development_id is null or m.content_hash != d.content_hash or m.corpus != ?
+                   order by d.id""",
+                [corpus],
+            )
+        ]
+
+    def save_matches(self, development_id: int, content_hash: str, corpus: str, lang: str | None, matches: list[dict[str, Any]]) -> None:
+        with self.atomic():
+            self.db["matches"].delete_where("development_id = ?", [development_id])
+            self.db["matches"].insert_all(
+                {"development_id": development_id, "rank": i, **m} for i, m in enumerate(matches)
+            )
+            self.db["match_state"].upsert(
+                {"development_id": development_id, "content_hash": content_hash, "corpus": corpus, "lang": lang, "matched_at": utcnow()},
+                pk="development_id",
+            )
+            if lang:
+                self.db["developments"].update(development_id, {"lang": lang})
+
+    def matches_for(self, development_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+        ids = list(development_ids)
+        out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.query(
+                f"""select m.development_id, m.clause_id as id, c.title, c.policy, c.file, m.score, m.evidence
+                    from matches m left join clauses c on c.id = m.clause_id
+                    where m.development_id in ({marks}) order by m.development_id, m.rank""",
+                part,
+            ):
+                row = dict(r)
+                out[row.pop("development_id")].append(row)
+        return out
+
+    def development_json(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The contract's development shape, with attached clauses, for a batch of rows."""
+        matches = self.matches_for(r["id"] for r in rows)
+        out = []
+        for row in rows:
+            item = {
+                "id": row["uid"], "title": row["title"], "url": row["url"], "source": row["source_id"],
+                "kind": row["kind"], "jurisdiction": row["jurisdiction"], "published": row["published"],
+                "summary": row["summary"] or "",
+                "clauses": [
+                    {"id": m["id"], "title": m["title"], "policy": m["policy"], "score": round(m["score"], 4), "evidence": m["evidence"]}
+                    for m in matches.get(row["id"], [])
+                ],
+                "lang": row["lang"], "first_seen": row["first_seen"],
+            }
+            if row.get("diff"):
+                item["diff"] = row["diff"]
+            out.append(item)
+        return out
+
+
+def _fts_terms(query: str) -> list[str]:
+    words = re.findall(r"\w+", query.lower())
+    return [json.dumps(w) for w in words if len(w) > 1 or not w.isascii()]

@@ -201,13 +201,13 @@ class Fetcher:
     def _read(self, url: str, headers: dict[str, str], limit: int) -> Response | str:
         try:
             with self.client.stream("GET", url, headers=headers) as response:
+                if response.status_code == 304:
+                    return Response(url, 304, "", b"", response.headers.get("etag"), response.headers.get("last-modified"))
                 if response.is_redirect:
                     location = response.headers.get("location")
                     if not location:
                         raise FetchError(url, "http", f"HTTP {response.status_code} redirect without Location", response.status_code)
                     return urljoin(url, location)
-                if response.status_code == 304:
-                    return Response(url, 304, "", b"", response.headers.get("etag"), response.headers.get("last-modified"))
                 if response.status_code >= 400:
                     raise FetchError(
                         url, "http", f"HTTP {response.status_code}", response.status_code,

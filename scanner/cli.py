@@ -1,0 +1,147 @@
+"""The `scan` command: parse options, call the library, print text or `--json`, map errors to exit codes.
+
+Exit codes follow the contract: 0 done (even when some sources failed), 1 the run could not
+proceed (bad config, unreadable corpus, database error), 2 usage error. Heavy libraries are
+imported inside commands so `scan --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from scanner import __version__
+
+app = typer.Typer(
+    help="Horizon scanning for LIVE monetization policy: crawl regulators, law firms and competitors, "
+    "match developments to your policy clauses, search, digest and alert.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="sources.yaml to use [env SCAN_CONFIG; default ./sources.yaml]")
+]
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="SQLite database (overrides the config) [env SCAN_DB]")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout")]
+
+
+class Failure(Exception):
+    """An error already phrased for the user: printed as one line, exit 1."""
+
+
+def fail(message: str) -> None:
+    typer.echo(f"scan: error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Turn the library's typed errors into one stderr line and exit code 1."""
+    from scanner.config import ConfigError
+    from scanner.store import StoreError
+
+    try:
+        yield
+    except (ConfigError, StoreError, Failure) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip())
+    except _corpus_error() as exc:
+        fail(str(exc))
+
+
+def _corpus_error() -> type[Exception]:
+    try:
+        from scanner.policies import CorpusError
+    except ImportError:
+        return Failure
+    return CorpusError
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version")] = None,
+) -> None:
+    setup_logging(verbose)
+
+
+def open_all(config_path: Path | None, db: Path | None):
+    from scanner.config import load_config
+    from scanner.store import Store
+
+    config = load_config(config_path, db=db)
+    return config, Store.open(config.database)
+
+
+@app.command()
+def crawl(
+    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", help="Only this source id (repeatable)")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch sources, extract text, store, embed and match to clauses. A failing source is recorded; the rest go on."""
+    with errors_to_exit():
+        cfg, store = open_all(config, db)
+        with store:
+            results = _crawl(cfg, store, source)
+            if as_json:
+                print_json({"sources": [r.__dict__ for r in results]})
+
+
+def _crawl(cfg, store, source_ids):
+    from scanner.crawl import crawl as run_crawl
+    from scanner.progress import CrawlProgress
+
+    if source_ids:
+        for source_id in source_ids:
+            cfg.source(source_id)
+    with CrawlProgress(len(source_ids or cfg.sources)) as progress:
+        results = run_crawl(cfg, store, source_ids, on_progress=progress.advance)
+    progress.summary(results)
+    return results
+
+
+@app.command()
+def sources(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Each configured source with its health: last fetch, status, developments, last error."""
+    with errors_to_exit():
+        cfg, store = open_all(config, db)
+        with store:
+            store.sync_sources(cfg.sources)
+            rows = store.source_health(s.id for s in cfg.sources)
+        if as_json:
+            print_json({"sources": rows})
+            return
+        for row in rows:
+            status = row["last_status"] or "never fetched"
+            line = f"{row['id']:<28} {row['kind']:<11} {row['jurisdiction'] or '-':<7} {status:<13} {row['developments']:>5} dev  last {row['last_fetch'] or '-'}"
+            typer.echo(line)
+            if row["last_error"]:
+                typer.echo(f"    error: {row['last_error']}")

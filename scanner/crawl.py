@@ -73,7 +73,7 @@ class Crawler:
         self.config = config
         self.store = store
         self.on_progress = on_progress
-        self._read_lock = threading.Lock()
+        self._db_lock = threading.Lock()  # one connection: workers' reads and the commits take turns
         hosts = {(urlsplit(s.url).hostname or "").lower() for s in config.sources}
         self.fetcher = Fetcher(config.fetch, trusted_hosts=hosts)
 
@@ -99,7 +99,7 @@ class Crawler:
         return sorted(results, key=lambda r: order[r.source_id])
 
     def _commit(self, source: Source, result: SourceResult, work: _Work, started: str) -> None:
-        with self.store.atomic():
+        with self._db_lock, self.store.atomic():
             for record in work.developments:
                 if self.store.add_development(record) is None:
                     result.unchanged += 1
@@ -135,7 +135,7 @@ class Crawler:
 
     def _conditional_get(self, url: str, work: _Work) -> bytes | None:
         """The body if it changed since last time, else None; queues the new validators."""
-        with self._read_lock:
+        with self._db_lock:
             cached = self.store.http_cache(url)
         response = self.fetcher.get(
             url, etag=cached and cached["etag"], last_modified=cached and cached["last_modified"]
@@ -158,7 +158,7 @@ class Crawler:
         else:
             links = listing_links(body, source.url, source.match, self.config.fetch.max_links)
             entries = [(link, text, None, "") for link, text in links]
-        with self._read_lock:
+        with self._db_lock:
             known = self.store.known_urls(canonical_url(e[0]) for e in entries)
         for link, title, published, summary in entries:
             canonical = canonical_url(link)
@@ -193,7 +193,7 @@ class Crawler:
             return
         article = extract_article(body, source.url, "")
         digest = content_hash(article.text)
-        with self._read_lock:
+        with self._db_lock:
             previous = self.store.last_page_version(source.id)
         if previous and previous["content_hash"] == digest:
             result.unchanged += 1

@@ -79,7 +79,9 @@ def model_dim(model: str = DEFAULT_MODEL) -> int:
     """Vector length of the model (loads it)."""
     if model == MULTILINGUAL_MODEL:
         return int(_e5().dim)
-    return int(_sentence_transformer(model).get_sentence_embedding_dimension())
+    st = _sentence_transformer(model)
+    dimension = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    return int(dimension())
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,0 +1,131 @@
+"""Clause matching behaviour (not quality: that is `python -m scanner.evaluate`), embedding helpers and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scanner import embed
+from scanner.evaluate import ndcg_at_k, precision, recall_at_k
+from scanner.match import ATTACH_THRESHOLD, Matcher, detect_lang
+from scanner.policies import load_corpus
+
+EXAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "policies"
+
+RELEVANT_TITLE = "Regulator orders daily cap on gift purchases for livestream viewers"
+RELEVANT_TEXT = (
+    "The communications regulator said on Tuesday that live-streaming platforms must cap how much a "
+    "viewer can spend on virtual gifts in one day. Platforms will have to show a warning before a large "
+    "purchase and let users set a lower personal budget. The rule follows complaints from families of "
+    "viewers who spent their savings on gifts to streamers."
+)
+UNRELATED_TITLE = "Slow-cooked lentil soup for cold evenings"
+UNRELATED_TEXT = (
+    "Rinse the lentils and chop two onions, a carrot and a stick of celery. Fry the vegetables gently in "
+    "olive oil for ten minutes, then add cumin and smoked paprika. Pour in the stock, add the lentils and "
+    "simmer for forty minutes until soft. Season with lemon juice and serve with warm bread."
+)
+
+
+class CountingEncoders(dict):
+    """Encoders that record which model encoded how many texts: proves the caching hook is used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {}
+        for model in (embed.DEFAULT_MODEL, embed.MULTILINGUAL_MODEL):
+            self[model] = self._counting(model)
+
+    def _counting(self, model: str):
+        def encode(texts: list[str]) -> np.ndarray:
+            self.calls[model] = self.calls.get(model, 0) + len(texts)
+            return embed.encode(texts, model)
+        return encode
+
+
+@pytest.fixture(scope="module")
+def encoders() -> CountingEncoders:
+    return CountingEncoders()
+
+
+@pytest.fixture(scope="module")
+def matcher(encoders: CountingEncoders) -> Matcher:
+    if not EXAMPLE_CORPUS.is_dir():
+        pytest.skip("shared example corpus not present")
+    return Matcher(load_corpus(EXAMPLE_CORPUS), encoders)
+
+
+def test_unrelated_development_gets_no_clauses(matcher: Matcher) -> None:
+    assert matcher.match(UNRELATED_TITLE, UNRELATED_TEXT) == []
+
+
+def test_relevant_development_attaches_clauses_with_verbatim_evidence(matcher: Matcher) -> None:
+    matches = matcher.match(RELEVANT_TITLE, RELEVANT_TEXT, "en")
+    assert matches, "a gift spending cap should attach at least one clause"
+    assert "COIN-5" in [m.clause_id for m in matches[:3]]
+    assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
+    sentences = embed.split_sentences(RELEVANT_TEXT) + [RELEVANT_TITLE]
+    for m in matches:
+        assert ATTACH_THRESHOLD <= m.score <= 1
+        assert m.evidence in sentences
+        assert m.policy and m.title
+
+
+def test_rank_scores_every_clause(matcher: Matcher) -> None:
+    ranked = matcher.rank(RELEVANT_TITLE, RELEVANT_TEXT)
+    assert len(ranked) == len(matcher.clauses)
+    scores = [m.score for m in ranked]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+
+
+def test_non_english_text_uses_only_the_multilingual_encoder(matcher: Matcher, encoders: CountingEncoders) -> None:
+    before = dict(encoders.calls)
+    matcher.rank("Tagesobergrenze für Geschenke in Livestreams", "Die Behörde plant eine Obergrenze. "
+                 "Plattformen müssen Warnhinweise zeigen.", "de")
+    assert encoders.calls[embed.MULTILINGUAL_MODEL] > before[embed.MULTILINGUAL_MODEL]
+    assert encoders.calls[embed.DEFAULT_MODEL] == before[embed.DEFAULT_MODEL]
+
+
+def test_detect_lang() -> None:
+    assert detect_lang(RELEVANT_TEXT) == "en"
+    assert detect_lang("国家网信办等四部门印发《网络直播打赏未成年人保护规定》。") == "zh"
+
+
+def test_split_sentences_keeps_abbreviations_and_handles_cjk() -> None:
+    text = 'The U.S. District Court ruled. Ridgeline Inc. appealed!\n\n"Leaving took a call." 第一句。第二句！'
+    assert embed.split_sentences(text) == [
+        "The U.S. District Court ruled.", "Ridgeline Inc. appealed!", '"Leaving took a call."', "第一句。", "第二句！"]
+
+
+def test_chunks_cover_the_text_in_bounded_windows() -> None:
+    text = "\n\n".join(" ".join(f"Sentence {p}.{s} about topic {p}." for s in range(12)) for p in range(3))
+    chunks = embed.chunk_text(text, max_chars=200)
+    assert all(len(c) <= 200 for c in chunks)
+    assert " ".join(chunks).split() == text.split()
+
+
+def test_vector_blobs_round_trip_and_hash() -> None:
+    vec = np.array([0.5, -1.25, 3.0], dtype=np.float32)
+    blob = embed.to_blob(vec)
+    assert blob == vec.astype("<f4").tobytes() and len(blob) == 12
+    assert np.array_equal(embed.from_blob(blob, 3), vec)
+    with pytest.raises(ValueError):
+        embed.from_blob(blob, 4)
+    assert embed.content_hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_encode_is_normalised_float32() -> None:
+    vectors = embed.encode(["gift limits", "lentil soup"])
+    assert vectors.dtype == np.float32 and vectors.shape == (2, embed.model_dim())
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_metrics() -> None:
+    relevant = {"A": 2, "B": 1}
+    assert ndcg_at_k(["A", "B", "C"], relevant, 5) == pytest.approx(1.0)
+    assert ndcg_at_k(["C", "B", "A"], relevant, 5) < ndcg_at_k(["A", "C", "B"], relevant, 5)
+    assert ndcg_at_k(["A"], {}, 5) == 0.0
+    assert recall_at_k(["C", "A"], relevant, 1) == 0.0 and recall_at_k(["C", "A"], relevant, 2) == 0.5
+    assert precision(["A", "C"], relevant) == (1, 2)

@@ -26,3 +26,56 @@ def write_config(folder: Path, body: str) -> Path:
 
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def analysed_site(tmp_path_factory: pytest.TempPathFactory):
+    """The example site served, crawled and analysed once per session (the model loads once).
+
+    Yields a `Site` whose `copy_to(dir)` gives a test its own config + database copy to mutate.
+    """
+    from scanner.analyse import analyse
+    from scanner.config import load_config
+    from scanner.crawl import crawl
+    from scanner.demo_site import build_site, demo_config, serve, write_policies
+    from scanner.store import Store
+
+    folder = tmp_path_factory.mktemp("analysed-site")
+    root = folder / "site"
+    root.mkdir()
+    with serve(root) as server:
+        manifest = build_site(root, base_url=server.base_url)
+        write_policies(folder / "policies")
+        config_path = write_config(folder, demo_config(server.base_url))
+        config = load_config(config_path)
+        with Store.open(config.database) as store:
+            crawl(config, store)
+            analyse(config, store)
+        yield Site(folder, config_path, manifest, server)
+
+
+class Site:
+    """A crawled and analysed example site; `copy_to` clones config, corpus and database."""
+
+    def __init__(self, folder: Path, config_path: Path, manifest, server):
+        self.folder = folder
+        self.config_path = config_path
+        self.manifest = manifest
+        self.server = server
+
+    def copy_to(self, dest: Path) -> Path:
+        import shutil
+        import sqlite3
+
+        from scanner.config import load_config
+
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.folder / "policies", dest / "policies", dirs_exist_ok=True)
+        config_path = dest / "sources.yaml"
+        shutil.copy(self.config_path, config_path)
+        source = sqlite3.connect(load_config(self.config_path).database)
+        target = sqlite3.connect(load_config(config_path).database)
+        source.backup(target)
+        source.close()
+        target.close()
+        return config_path

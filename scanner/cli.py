@@ -34,10 +34,6 @@ DbOpt = Annotated[Optional[Path], typer.Option("--db", help="SQLite database (ov
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout")]
 
 
-class Failure(Exception):
-    """An error already phrased for the user: printed as one line, exit 1."""
-
-
 def fail(message: str) -> None:
     typer.echo(f"scan: error: {message}", err=True)
     raise typer.Exit(1)
@@ -47,24 +43,15 @@ def fail(message: str) -> None:
 def errors_to_exit() -> Iterator[None]:
     """Turn the library's typed errors into one stderr line and exit code 1."""
     from scanner.config import ConfigError
+    from scanner.policies import CorpusError
     from scanner.store import StoreError
 
     try:
         yield
-    except (ConfigError, StoreError, Failure) as exc:
+    except (ConfigError, StoreError, CorpusError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip())
-    except _corpus_error() as exc:
-        fail(str(exc))
-
-
-def _corpus_error() -> type[Exception]:
-    try:
-        from scanner.policies import CorpusError
-    except ImportError:
-        return Failure
-    return CorpusError
 
 
 def print_json(data: Any) -> None:
@@ -116,15 +103,22 @@ def crawl(
 
 
 def _crawl(cfg, store, source_ids):
+    """Crawl then analyse: the shared first half of `crawl`, `run` and `demo`."""
+    from scanner.analyse import analyse
     from scanner.crawl import crawl as run_crawl
-    from scanner.progress import CrawlProgress
+    from scanner.policies import load_corpus
+    from scanner.progress import CrawlProgress, analyse_line
 
     if source_ids:
         for source_id in source_ids:
             cfg.source(source_id)
+    load_corpus(cfg.policies)
     with CrawlProgress(len(source_ids or cfg.sources)) as progress:
         results = run_crawl(cfg, store, source_ids, on_progress=progress.advance)
     progress.summary(results)
+    with CrawlProgress(0, label="matching") as progress:
+        outcome = analyse(cfg, store, on_progress=progress.step)
+    progress.console.print(analyse_line(outcome), highlight=False)
     return results
 
 
@@ -145,3 +139,24 @@ def sources(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False
             typer.echo(line)
             if row["last_error"]:
                 typer.echo(f"    error: {row['last_error']}")
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes everything")] = Path("scan-demo"),
+) -> None:
+    """The whole pipeline offline: serve the bundled example site on loopback, crawl, digest, search."""
+    from scanner.demo import DEMO_QUERY, run_demo
+
+    with errors_to_exit():
+        folder = folder.resolve()
+        result = run_demo(folder, lambda cfg, store: _crawl(cfg, store, None), say=lambda m: typer.echo(m, err=True))
+        typer.echo(f"\nsearch: {DEMO_QUERY!r}")
+        for hit in result.search_results:
+            clauses = ", ".join(c["id"] for c in hit["clauses"]) or "no clauses"
+            typer.echo(f"  {hit['score']:.3f}  {hit['title']}  [{clauses}]")
+        typer.echo(f"\n{result.developments} developments stored in {folder / 'scanner.db'}")
+        typer.echo(f"config: {result.config_path}")
+        typer.echo("try:   scan search --config " + str(result.config_path) + " \"loot box odds\"")
+        for path in result.digest_paths:
+            typer.echo(f"digest: {path}")

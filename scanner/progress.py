@@ -8,17 +8,18 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from scanner.analyse import AnalyseResult
 from scanner.crawl import SourceResult
 
 
 class CrawlProgress:
     """A bar on a terminal; one line per finished source when stderr is a file (cron mail)."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int, label: str = "crawling"):
         self.console = Console(stderr=True)
         self.total = total
         self.progress = Progress(
-            TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
             TimeElapsedColumn(), console=self.console, transient=True,
         )
         self.task = self.progress.add_task("", total=total)
@@ -36,6 +37,11 @@ class CrawlProgress:
             self.progress.update(self.task, advance=1, description=result.source_id)
         else:
             self.console.print(line(result), highlight=False, soft_wrap=True)
+
+    def step(self, done: int, total: int) -> None:
+        """Progress of a stage counted in items rather than sources (matching)."""
+        if self.console.is_terminal:
+            self.progress.update(self.task, completed=done, total=total)
 
     def summary(self, results: Sequence[SourceResult]) -> None:
         self.console.print(summary_line(results), highlight=False, soft_wrap=True)
@@ -61,3 +67,10 @@ def summary_line(results: Sequence[SourceResult]) -> str:
     if failed_sources:
         text += f"; failed sources: {', '.join(failed_sources)}"
     return text
+
+
+def analyse_line(result: AnalyseResult) -> str:
+    return (
+        f"matched {result.matched} developments to policy clauses: {result.attached} with clauses attached, "
+        f"{result.encoded} texts embedded (the rest from cache)"
+    )

@@ -82,23 +82,45 @@ def test_changed_tracked_page_becomes_a_development_with_its_diff(site, tmp_path
     assert change["kind"] == "competitor"
 
 
-def test_failing_source_is_recorded_and_the_others_go_on(site, tmp_path: Path) -> None:
+def test_failing_source_is_recorded_and_the_others_go_on(site, httpserver) -> None:
     server, manifest, config_path = site
-    text = config_path.read_text() + (
+    httpserver.expect_request("/rss").respond_with_data("Internal Server Error", status=500)
+    text = config_path.read_text().replace("fetch:\n", "fetch:\n  retries: 1\n") + (
         "  - id: broken-regulator\n    kind: regulator\n    jurisdiction: US\n"
-        f"    feed: {server.base_url}/no-such-feed.xml\n"
+        f"    feed: {httpserver.url_for('/rss')}\n"
     )
     config_path.write_text(text)
+    config = load_config(config_path)
+    with Store.open(config.database) as store:
+        results = {r.source_id: r for r in crawl(config, store)}
+        health = {r["id"]: r for r in store.source_health()}
+    assert results["broken-regulator"].status == "error"
+    assert health["broken-regulator"]["last_status"] == "error"
+    assert "HTTP 500 after 1 retries" in health["broken-regulator"]["last_error"]
+    assert health["broken-regulator"]["last_fetch"]
+    assert sum(r["developments"] for r in health.values()) == 60
+    assert all(r.status == "ok" for i, r in results.items() if i != "broken-regulator")
+
+
+def test_cli_summary_names_failed_sources_and_exits_0(site, httpserver) -> None:
+    server, manifest, config_path = site
+    httpserver.expect_request("/rss").respond_with_data("nope", status=404)
+    config_path.write_text(
+        "database: scan.db\npolicies: policies/\nfetch:\n  per_host_delay: 0\nsources:\n"
+        f"  - id: broken\n    kind: regulator\n    feed: {httpserver.url_for('/rss')}\n"
+    )
+    from scanner.demo_site import write_policies
+
+    write_policies(config_path.parent / "policies")
     result = CliRunner().invoke(app, ["crawl", "--config", str(config_path)])
     assert result.exit_code == 0, result.output
-    assert "failed sources: broken-regulator" in result.output
+    assert "failed sources: broken" in result.output
+    assert "HTTP 404" in result.output
     health = CliRunner().invoke(app, ["sources", "--config", str(config_path), "--json"])
     import json
 
-    rows = {r["id"]: r for r in json.loads(health.stdout)["sources"]}
-    assert rows["broken-regulator"]["last_status"] == "error"
-    assert "HTTP 404" in rows["broken-regulator"]["last_error"]
-    assert sum(r["developments"] for r in rows.values()) == 60
+    (row,) = json.loads(health.stdout)["sources"]
+    assert row["last_status"] == "error" and "HTTP 404" in row["last_error"]
 
 
 def test_item_that_fails_is_retried_next_run(site, tmp_path: Path) -> None:

@@ -142,6 +142,44 @@ def sources(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False
 
 
 @app.command()
+def digest(
+    week: Annotated[Optional[str], typer.Option("--week", help="ISO week like 2026-W47 (Monday to Sunday) [default: the last complete week]")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="First day, YYYY-MM-DD (inclusive)")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Last day, YYYY-MM-DD (inclusive) [default: today]")] = None,
+    formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated formats: md,html,atom,json")] = "md,html,atom,json",
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Directory to write into, or - for stdout (one format) [default: the config's digests/]")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The digest of developments published in a period: most relevant first, clauses attached, one file per format."""
+    from datetime import datetime, timezone
+
+    from scanner.digest import build_digest, parse_formats, render, resolve_period, write_files
+
+    try:
+        period = resolve_period(week, since, until, datetime.now(timezone.utc).date())
+        chosen = parse_formats(formats)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if out == "-" and (len(chosen) != 1 or as_json):
+        raise typer.BadParameter("--out - writes one format to stdout: pick it with --format (and drop --json)")
+    with errors_to_exit():
+        cfg, store = open_all(config, db)
+        with store:
+            result = build_digest(store, period)
+        if out == "-":
+            sys.stdout.buffer.write(render(result, chosen[0]))
+            return
+        paths = write_files(result, chosen, Path(out) if out else cfg.digests)
+        if as_json:
+            print_json({"period": period.as_json(), "files": [str(p) for p in paths], "items": len(result.items)})
+            return
+        for path in paths:
+            typer.echo(str(path))
+
+
+@app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes everything")] = Path("scan-demo"),
 ) -> None:

@@ -365,6 +365,24 @@ class Store:
             )
         ]
 
+    def chunk_vectors_for(self, model: str, development_ids: Iterable[int]) -> list[tuple[int, bytes]]:
+        """(development id, vector) for the stored chunks of some developments: the digest's story clustering."""
+        ids = list(development_ids)
+        found: list[tuple[int, bytes]] = []
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.extend(
+                (r[0], r[1])
+                for r in self.db.execute(
+                    f"""select c.development_id, e.vector from chunks c
+                        join embeddings e on e.hash = c.hash and e.model = ?
+                        where c.development_id in ({marks}) order by c.development_id, c.idx""",
+                    [model, *part],
+                )
+            )
+        return found
+
     def set_state(self, key: str, value: str) -> None:
         self.db["state"].upsert({"key": key, "value": value}, pk="key")
 

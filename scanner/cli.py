@@ -179,6 +179,91 @@ def digest(
             typer.echo(str(path))
 
 
+def _iso_day(value: Optional[str], option: str) -> Optional[str]:
+    """A YYYY-MM-DD date or a usage error (exit 2) naming the option."""
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-18", param_hint=option) from None
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Free text, e.g. \"loot box odds disclosure\"")],
+    since: Annotated[Optional[str], typer.Option("--since", help="Published on or after, YYYY-MM-DD")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Published on or before, YYYY-MM-DD")] = None,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", "-k", help="regulator, legal-news or competitor (repeatable)")] = None,
+    jurisdiction: Annotated[Optional[list[str]], typer.Option("--jurisdiction", "-j", help="e.g. US, UK, EU (repeatable)")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", help="Source id (repeatable)")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="Most results to show")] = 20,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ranked developments for a free-text query, each with its attached clauses (BM25 + embeddings)."""
+    from scanner.config import KINDS
+
+    since, until = _iso_day(since, "--since"), _iso_day(until, "--until")
+    if since and until and since > until:
+        raise typer.BadParameter(f"--since {since} is after --until {until}")
+    for value in kind or []:
+        if value.lower() not in KINDS:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(KINDS)}", param_hint="--kind")
+    if not query.strip():
+        raise typer.BadParameter("the query is empty", param_hint="QUERY")
+    with errors_to_exit():
+        from scanner.search import search as run_search
+
+        _, store = open_all(config, db)
+        with store:
+            results = run_search(store, query, since=since, until=until, kinds=kind or (),
+                                 jurisdictions=jurisdiction or (), sources=source or (), limit=limit)
+    if as_json:
+        print_json({"query": query, "results": results})
+        return
+    if not results:
+        typer.echo("no developments match", err=True)
+        return
+    for number, item in enumerate(results, 1):
+        typer.echo(f"{number:>2}. {item['title']}")
+        facts = [item["source"], item["published"] or (item.get("first_seen") or "")[:10] or "undated",
+                 item["kind"], item["jurisdiction"], item.get("lang"), f"score {item['score']:.2f}"]
+        typer.echo("    " + " · ".join(str(f) for f in facts if f))
+        typer.echo(f"    {item['url']}")
+        if item["snippet"]:
+            typer.echo(f"    “{item['snippet']}”")
+        clauses = ", ".join(c["id"] for c in item["clauses"])
+        typer.echo(f"    clauses: {clauses or 'none attached'}")
+
+
+@app.command()
+def policies(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """The clauses of the policy corpus (read afresh from the config's policies/ folder)."""
+    with errors_to_exit():
+        from scanner.config import load_config
+        from scanner.policies import load_corpus
+
+        cfg = load_config(config)
+        clauses = load_corpus(cfg.policies)
+    rows = [{"id": c.id, "title": c.title, "policy": c.policy, "file": c.file, "line": c.line} for c in clauses]
+    if as_json:
+        print_json({"policies": str(cfg.policies), "clauses": rows})
+        return
+    policy = None
+    for row in rows:
+        if row["policy"] != policy:
+            policy = row["policy"]
+            typer.echo(f"{policy}  ({row['file']})")
+        typer.echo(f"  {row['id']:<10} {row['title']}  [line {row['line']}]")
+    typer.echo(f"{len(rows)} clauses in {len({r['policy'] for r in rows})} policies", err=True)
+
+
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes everything")] = Path("scan-demo"),

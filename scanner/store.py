@@ -311,19 +311,25 @@ class Store:
         sql = "select id from developments" + (" where " + " and ".join(where) if where else "")
         return {r["id"] for r in self.db.query(sql, args)}
 
-    def fts_search(self, query: str, limit: int = 200) -> list[tuple[int, float]]:
+    def fts_search(self, query: str, limit: int = 200, **filters: Any) -> list[tuple[int, float]]:
         """BM25 over title+text; user text is quoted so it is never read as FTS syntax.
 
         Terms are OR-ed: a specialist's question rarely has every word in the document.
+        `filters` are those of `filtered_ids` (since, until, kinds, jurisdictions, sources).
         """
         terms = _fts_terms(query)
         if not terms:
             return []
-        match = " OR ".join(terms)
+        where, args = self._filters(
+            filters.get("since"), filters.get("until"), filters.get("kinds"),
+            filters.get("jurisdictions"), filters.get("sources"), prefix="d.",
+        )
         rows = self.db.execute(
-            """select rowid, bm25(developments_fts, 3.0, 1.0) as rank from developments_fts
-               where developments_fts match ? order by rank limit ?""",
-            [match, limit],
+            f"""select f.rowid, bm25(developments_fts, 3.0, 1.0) as rank from developments_fts f
+                join developments d on d.id = f.rowid
+                where developments_fts match ? {''.join(' and ' + w for w in where)}
+                order by rank limit ?""",
+            [" OR ".join(terms), *args, limit],
         ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
@@ -364,6 +370,46 @@ class Store:
                 [model],
             )
         ]
+
+    def chunk_vector_rows(self, model: str) -> list[tuple[int, int, bytes]]:
+        """(chunk id, development id, vector) of every chunk with a stored vector: one search matrix."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.db.execute(
+                """select c.id, c.development_id, e.vector from chunks c
+                   join embeddings e on e.hash = c.hash and e.model = ? order by c.id""",
+                [model],
+            )
+        ]
+
+    def search_marker(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever chunks, vectors, matches or the corpus change.
+
+        Lets a long-lived process keep its in-memory search index until `analyse` writes.
+        """
+        return tuple(self.db.execute(
+            """select (select max(id) from chunks), (select count(*) from chunks),
+                      (select max(rowid) from embeddings), (select count(*) from matches),
+                      (select max(matched_at) from match_state), (select value from state where key = 'corpus')"""
+        ).fetchone())
+
+    def match_rows(self) -> list[tuple[int, str, float]]:
+        """(development id, clause id, score) of every attached clause."""
+        return [(r[0], r[1], r[2]) for r in self.db.execute("select development_id, clause_id, score from matches")]
+
+    def chunk_texts(self, development_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+        """(chunk id, text) of each development's chunks in order, for snippets."""
+        ids = list(development_ids)
+        out: dict[int, list[tuple[int, str]]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(
+                f"select development_id, id, text from chunks where development_id in ({marks}) order by development_id, idx",
+                part,
+            ):
+                out[r[0]].append((r[1], r[2]))
+        return out
 
     def chunk_vectors_for(self, model: str, development_ids: Iterable[int]) -> list[tuple[int, bytes]]:
         """(development id, vector) for the stored chunks of some developments: the digest's story clustering."""

@@ -283,3 +283,126 @@ def demo(
         typer.echo("try:   scan search --config " + str(result.config_path) + " \"loot box odds\"")
         for path in result.digest_paths:
             typer.echo(f"digest: {path}")
+
+
+# --- topic alerts ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def alert_usage_errors() -> Iterator[None]:
+    """A bad subscription (address, URL, duplicate or unknown name) is a usage error: exit 2."""
+    from scanner.alerts import AlertError
+
+    try:
+        yield
+    except AlertError as exc:
+        typer.echo(f"scan: error: {exc}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
+def subscribe(
+    name: Annotated[str, typer.Argument(help="Subscription name, e.g. loot-boxes-eu")],
+    topic: Annotated[str, typer.Option("--topic", "-t", help="What to be alerted about, in plain words")],
+    jurisdiction: Annotated[Optional[list[str]], typer.Option("--jurisdiction", "-j", help="Only developments from this jurisdiction (repeatable; global sources do not pass)")] = None,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", "-k", help="Only this source kind: regulator, legal-news, competitor (repeatable)")] = None,
+    email: Annotated[Optional[list[str]], typer.Option("--email", "-e", help="Send alerts to this address (repeatable)")] = None,
+    webhook: Annotated[Optional[list[str]], typer.Option("--webhook", "-w", help="POST alerts to this URL, e.g. a Slack incoming webhook (repeatable)")] = None,
+    backfill: Annotated[Optional[int], typer.Option("--backfill", metavar="DAYS", help="Also alert on stored developments published in the last DAYS days")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing subscription of this name")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Subscribe to a topic: new developments that match it are sent by email and/or webhook."""
+    from scanner.alerts import make_subscription, subscribe as save
+
+    with errors_to_exit(), alert_usage_errors():
+        subscription = make_subscription(name, topic, jurisdictions=jurisdiction or [], kinds=kind or [],
+                                         emails=email or [], webhooks=webhook or [], backfill_days=backfill)
+        _, store = open_all(config, db)
+        with store:
+            save(store, subscription, replace=replace)
+        where = ", ".join(subscription.channels) or "no channel: alerts only show in `scan alerts`"
+        typer.echo(f"subscribed {name!r} → {where}", err=True)
+
+
+@app.command("subscriptions")
+def list_subscriptions(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """List topic alert subscriptions with their filters and channels."""
+    from scanner.alerts import subscriptions as load
+
+    with errors_to_exit():
+        _, store = open_all(config, db)
+        with store:
+            subs = load(store)
+        if as_json:
+            print_json({"subscriptions": [s.as_json() for s in subs]})
+            return
+        for s in subs:
+            filters = " ".join([*(f"jurisdiction={j}" for j in s.jurisdictions), *(f"kind={k}" for k in s.kinds)])
+            typer.echo(f"{s.name:<28} {s.topic!r} {filters}".rstrip())
+            typer.echo(f"    → {', '.join(s.channels) or 'no channel'}")
+
+
+@app.command()
+def unsubscribe(
+    name: Annotated[str, typer.Argument(help="Subscription name")], config: ConfigOpt = None, db: DbOpt = None
+) -> None:
+    """Remove a subscription; alerts not yet delivered to it are dropped."""
+    from scanner.alerts import unsubscribe as remove
+
+    with errors_to_exit(), alert_usage_errors():
+        _, store = open_all(config, db)
+        with store:
+            remove(store, name)
+        typer.echo(f"unsubscribed {name!r}", err=True)
+
+
+@app.command()
+def alerts(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send and record nothing")] = False,
+    resend_unconfirmed: Annotated[bool, typer.Option("--resend-unconfirmed", help="Resend deliveries a crashed run left unconfirmed (may duplicate)")] = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Match new developments against every subscription and deliver each alert once; failures retry next run."""
+    with errors_to_exit():
+        cfg, store = open_all(config, db)
+        with store:
+            _deliver_alerts(cfg, store, dry_run=dry_run, resend_unconfirmed=resend_unconfirmed, as_json=as_json)
+
+
+def _deliver_alerts(cfg, store, *, dry_run: bool, resend_unconfirmed: bool = False, as_json: bool, extra: dict | None = None) -> None:
+    """Run alerts and print them: shared by `alerts` and `run`."""
+    from scanner.alerts import alerts_json, run_alerts
+
+    result = alerts_json(store, run_alerts(cfg, store, dry_run=dry_run, resend_unconfirmed=resend_unconfirmed))
+    if as_json:
+        print_json({**(extra or {}), **result})
+        return
+    for alert in result["alerts"]:
+        d = alert["development"]
+        typer.echo(f"{alert['score']:.2f}  {alert['subscription']:<24} {d['title']}")
+        for channel in alert["delivered"]:
+            typer.echo(f"    sent      {channel}")
+        for channel in alert["pending"]:
+            typer.echo(f"    {'would send' if dry_run else 'queued'} {channel}")
+        for failure in alert["failed"]:
+            typer.echo(f"    failed    {failure['error']} (retried next run)")
+    for row in result["unconfirmed"]:
+        typer.echo(f"scan: warning: delivery to {row['channel']} for {row['subscription']!r} was interrupted mid-send and is not "
+                   "resent automatically; check the recipient, then `scan alerts --resend-unconfirmed` if it is missing", err=True)
+    sent = sum(len(a["delivered"]) for a in result["alerts"])
+    failed = sum(len(a["failed"]) for a in result["alerts"])
+    typer.echo(f"{len(result['alerts'])} alerts, {sent} deliveries sent, {failed} failed" + (" (dry run)" if dry_run else ""), err=True)
+
+
+@app.command()
+def run(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """The cron entry point: crawl and analyse every due source, then deliver alerts."""
+    with errors_to_exit():
+        cfg, store = open_all(config, db)
+        with store:
+            results = _crawl(cfg, store, None)
+            _deliver_alerts(cfg, store, dry_run=False, as_json=as_json, extra={"sources": [r.__dict__ for r in results]})

@@ -103,6 +103,34 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_alerts(db: sqlite_utils.Database) -> None:
+    """Topic subscriptions, the alerts decided for them, and the per-channel delivery outbox."""
+    db["subscriptions"].create(
+        {
+            "name": str, "topic": str, "jurisdictions": str, "kinds": str, "emails": str, "webhooks": str,
+            "backfill_days": int, "created_at": str,
+        },
+        pk="name",
+        not_null={"topic", "created_at"},
+    )
+    db["alerts"].create(
+        {"subscription": str, "development_id": int, "score": float, "created_at": str},
+        pk=("subscription", "development_id"),
+    )
+    db["outbox"].create(
+        {
+            "id": int, "subscription": str, "development_id": int, "channel": str, "state": str,
+            "attempts": int, "last_error": str, "message_id": str, "created_at": str, "updated_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"subscription", "development_id", "channel", "state"},
+    )
+    db["outbox"].create_index(["subscription", "development_id", "channel"], unique=True)
+    db["outbox"].create_index(["state"])
+
+
 class Store:
     """A migrated connection to the scan database, with the queries the rest of scan needs."""
 
@@ -503,6 +531,111 @@ class Store:
                 item["diff"] = row["diff"]
             out.append(item)
         return out
+
+    # --- alert subscriptions and the delivery outbox -------------------------------------------
+
+    def subscription(self, name: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from subscriptions where name = ?", [name]))
+        return rows[0] if rows else None
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.query("select * from subscriptions order by name")]
+
+    def save_subscription(self, row: dict[str, Any], channels: Iterable[str]) -> None:
+        """Insert or replace a subscription; undelivered alerts to channels it no longer has are dropped."""
+        keep = list(channels)
+        with self.atomic():
+            self.db["subscriptions"].upsert(row, pk="name")
+            self.db.execute(
+                f"""delete from outbox where subscription = ? and state != 'sent'
+                    and channel not in ({','.join('?' * len(keep)) or 'null'})""",
+                [row["name"], *keep],
+            )
+
+    def delete_subscription(self, name: str) -> bool:
+        """Remove a subscription and its undelivered alerts; sent ones stay as history."""
+        with self.atomic():
+            found = self.db.execute("delete from subscriptions where name = ?", [name]).rowcount
+            self.db.execute("delete from outbox where subscription = ? and state != 'sent'", [name])
+        return bool(found)
+
+    def alerted_ids(self, subscription: str) -> set[int]:
+        """Developments already decided for this subscription: each is alerted at most once."""
+        return {r[0] for r in self.db.execute("select development_id from alerts where subscription = ?", [subscription])}
+
+    def add_alert(self, subscription: str, development_id: int, score: float, deliveries: dict[str, str]) -> None:
+        """Record an alert and queue one delivery per channel (`deliveries` maps channel to Message-ID)."""
+        now = utcnow()
+        with self.atomic():
+            self.db["alerts"].insert(
+                {"subscription": subscription, "development_id": development_id, "score": score, "created_at": now},
+                ignore=True,
+            )
+            self.db["outbox"].insert_all(
+                (
+                    {"subscription": subscription, "development_id": development_id, "channel": channel,
+                     "state": "pending", "attempts": 0, "message_id": message_id, "created_at": now, "updated_at": now}
+                    for channel, message_id in deliveries.items()
+                ),
+                ignore=True,
+            )
+
+    def deliveries(self, states: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Outbox rows with their alert's score, oldest first, optionally only in `states`."""
+        wanted = list(states or [])
+        where = f"where o.state in ({','.join('?' * len(wanted))})" if wanted else ""
+        return [
+            dict(r)
+            for r in self.db.query(
+                f"""select o.*, a.score from outbox o left join alerts a
+                    on a.subscription = o.subscription and a.development_id = o.development_id
+                    {where} order by o.id""",
+                wanted,
+            )
+        ]
+
+    def claim_delivery(self, delivery_id: int) -> bool:
+        """Mark a pending or failed delivery 'sending' and commit, before anything is sent.
+
+        False when another run claimed it first; committing first is what lets a crash mid-send be
+        recognised afterwards (a row left 'sending') instead of silently sending twice.
+        """
+        with self.atomic():
+            claimed = self.db.execute(
+                """update outbox set state = 'sending', updated_at = ?
+                   where id = ? and state in ('pending', 'failed')""",
+                [utcnow(), delivery_id],
+            ).rowcount
+        return bool(claimed)
+
+    def finish_delivery(self, delivery_id: int, error: str | None) -> None:
+        """Record the outcome of a claimed delivery: 'sent', or 'failed' (retried next run) with why."""
+        now = utcnow()
+        state = "failed" if error else "sent"
+        with self.atomic():
+            self.db.execute(
+                """update outbox set state = ?, last_error = ?, attempts = coalesce(attempts, 0) + 1,
+                   updated_at = ?, sent_at = ? where id = ?""",
+                [state, error, now, None if error else now, delivery_id],
+            )
+
+    def mark_unconfirmed(self, claimed_before: str) -> list[dict[str, Any]]:
+        """Deliveries left 'sending' since before `claimed_before` (a crashed run) become 'unconfirmed'."""
+        with self.atomic():
+            rows = [dict(r) for r in self.db.query(
+                "select * from outbox where state = 'sending' and updated_at < ? order by id", [claimed_before])]
+            self.db.execute(
+                "update outbox set state = 'unconfirmed', updated_at = ? where state = 'sending' and updated_at < ?",
+                [utcnow(), claimed_before],
+            )
+        return rows
+
+    def requeue_unconfirmed(self) -> int:
+        """Put 'unconfirmed' deliveries back in the queue, when an operator decides to resend them."""
+        with self.atomic():
+            return self.db.execute(
+                "update outbox set state = 'pending', updated_at = ? where state = 'unconfirmed'", [utcnow()]
+            ).rowcount
 
 
 def _fts_terms(query: str) -> list[str]:

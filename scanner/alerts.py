@@ -1,0 +1,381 @@
+"""Topic alerts: subscriptions, scoring developments against a topic, and delivering each alert once.
+
+How a development is scored for a subscription's topic (measured with `python -m scanner.evaluate_alerts`):
+
+- Four signals, each computed for every stored development: the best-chunk cosine of the topic
+  with multilingual-e5 (crosses languages) and with MiniLM (English developments only), FTS5
+  BM25 of the topic, and the clauses the development is attached to, weighted by how close each
+  clause is to the topic (the topic is ranked against the corpus with `match.Matcher`, like a
+  tiny development; weights are squared clause scores, so the topic's own clauses dominate).
+- Each signal is standardised across all stored developments (a z-score: "how unusually close
+  is this development to the topic compared with everything we hold"), so one threshold serves
+  broad and narrow topics alike; the z-scores are averaged over the signals a development has
+  and mapped to [0, 1] by a logistic centred on the calibrated `Z_ALERT`.
+- The background is every stored development; with only a handful stored the z-scores are noisy.
+
+Jurisdiction filter: exact codes. A development with no jurisdiction (a global source) does not
+pass a jurisdiction filter: the dev labels show a lawyer who asks for EU/UK does not want a
+competitor's worldwide announcement (d-042 on loot boxes is not expected for `loot-boxes-eu-uk`).
+
+Delivery (see `deliver.py` for the channels): each (subscription, development, channel) is an
+outbox row. A row is marked 'sending' and committed before anything is sent, then 'sent' or
+'failed' (retried on the next run, never dropped). A row still 'sending' from a run that died
+mid-send is ambiguous: the message may have gone out. We choose at-most-once: such a row becomes
+'unconfirmed' and is not resent automatically (reported on every run, resent by
+`scan alerts --resend-unconfirmed`), because a duplicate legal alert costs more trust than a
+rare missing one, and the stable Message-ID makes a manual resend recognisable as the same mail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+
+from . import embed
+from .config import KINDS, Config
+from .store import Store, utcnow
+
+Z_ALERT = 0.75
+"""Fused z-score at which a development alerts (score 0.5): the best precision+recall balance on
+subscriptions-dev.json (P 0.73, R 0.79); leave-one-subscription-out calibration gives ~0.75 / 0.71."""
+Z_SCALE = 0.5
+"""Width of the logistic from fused z to [0, 1]: z_alert + 1 gives ~0.88."""
+DEFAULT_THRESHOLD = 0.5
+"""Score needed to alert when `alerts.threshold` is null: the calibrated `Z_ALERT`."""
+SIGNAL_WEIGHTS = {"e5": 1.0, "minilm": 1.0, "bm25": 1.0, "clauses": 1.0}
+CLAUSE_WEIGHT_POWER = 2
+STALE_SENDING = timedelta(minutes=15)
+"""A delivery 'sending' for longer than this was left by a run that died (sends time out far sooner)."""
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+URL = re.compile(r"^https?://[^\s/?#@]+(?::\d+)?(?:[/?#]\S*)?$")
+JURISDICTION = re.compile(r"^[A-Za-z]{2,8}$")
+
+
+class AlertError(Exception):
+    """A subscription or alert request that cannot be carried out; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A named topic alert with its filters and where alerts go."""
+
+    name: str
+    topic: str
+    jurisdictions: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    webhooks: tuple[str, ...] = ()
+    backfill_days: int | None = None
+    created_at: str = ""
+
+    @property
+    def channels(self) -> list[str]:
+        """Channel names as used in the outbox and in `delivered`: `email:ADDR`, `webhook:URL`."""
+        return [f"email:{a}" for a in self.emails] + [f"webhook:{u}" for u in self.webhooks]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "topic": self.topic, "jurisdictions": list(self.jurisdictions),
+                "kinds": list(self.kinds), "email": list(self.emails), "webhook": list(self.webhooks),
+                "backfill_days": self.backfill_days, "created": self.created_at}
+
+    def row(self) -> dict[str, Any]:
+        return {"name": self.name, "topic": self.topic, "jurisdictions": _join(self.jurisdictions),
+                "kinds": _join(self.kinds), "emails": _join(self.emails), "webhooks": _join(self.webhooks),
+                "backfill_days": self.backfill_days, "created_at": self.created_at}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Subscription":
+        return cls(row["name"], row["topic"], _split(row["jurisdictions"]), _split(row["kinds"]),
+                   _split(row["emails"]), _split(row["webhooks"]), row["backfill_days"], row["created_at"])
+
+
+def make_subscription(
+    name: str,
+    topic: str,
+    *,
+    jurisdictions: Iterable[str] = (),
+    kinds: Iterable[str] = (),
+    emails: Iterable[str] = (),
+    webhooks: Iterable[str] = (),
+    backfill_days: int | None = None,
+) -> Subscription:
+    """A validated subscription, created now; raises AlertError naming the first bad value."""
+    if not NAME.match(name):
+        raise AlertError(f"subscription name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+    topic = " ".join(topic.split())
+    if not topic:
+        raise AlertError("--topic is empty: describe what to be alerted about, e.g. 'loot boxes and paid random rewards'")
+    for value in jurisdictions:
+        if not JURISDICTION.match(value):
+            raise AlertError(f"--jurisdiction {value!r} is not a code like US, EU or UK")
+    for value in kinds:
+        if value not in KINDS:
+            raise AlertError(f"--kind {value!r} is not one of {', '.join(KINDS)}")
+    for value in emails:
+        if not EMAIL.match(value):
+            raise AlertError(f"--email {value!r} is not an address like name@example.com")
+    for value in webhooks:
+        if not URL.match(value):
+            raise AlertError(f"--webhook {value!r} is not an http(s) URL")
+    if backfill_days is not None and backfill_days < 0:
+        raise AlertError(f"--backfill {backfill_days} must be 0 or more days")
+    return Subscription(
+        name, topic, tuple(dict.fromkeys(j.upper() for j in jurisdictions)), tuple(dict.fromkeys(kinds)),
+        tuple(dict.fromkeys(emails)), tuple(dict.fromkeys(webhooks)), backfill_days, utcnow(),
+    )
+
+
+def subscribe(store: Store, subscription: Subscription, *, replace: bool = False) -> None:
+    """Save a subscription; an existing name is an error unless `replace` (which keeps its start time)."""
+    existing = store.subscription(subscription.name)
+    if existing and not replace:
+        raise AlertError(f"subscription {subscription.name!r} exists (pass --replace to overwrite it)")
+    if existing:
+        subscription = Subscription(**{**subscription.__dict__, "created_at": existing["created_at"]})
+    store.save_subscription(subscription.row(), subscription.channels)
+
+
+def unsubscribe(store: Store, name: str) -> None:
+    """Remove a subscription; alerts not yet delivered to it are dropped with it."""
+    if not store.delete_subscription(name):
+        known = ", ".join(s["name"] for s in store.subscriptions()) or "none"
+        raise AlertError(f"no subscription {name!r} (known: {known})")
+
+
+def subscriptions(store: Store) -> list[Subscription]:
+    return [Subscription.from_row(r) for r in store.subscriptions()]
+
+
+# --- scoring --------------------------------------------------------------------------------------
+
+
+class TopicScorer:
+    """Scores every stored development for a topic; the store's vectors and matches load once."""
+
+    def __init__(self, store: Store):
+        from .match import Matcher
+        from .policies import Clause
+
+        rows = store.developments()
+        self.ids = [r["id"] for r in rows]
+        self._position = {dev_id: i for i, dev_id in enumerate(self.ids)}
+        self._store = store
+        self._encode = _reading_cache(store)
+        self._chunks = {m: self._chunk_matrix(m) for m in (embed.MULTILINGUAL_MODEL, embed.DEFAULT_MODEL)}
+        self._matches = store.matches_for(self.ids)
+        clauses = [Clause(r["id"], r["title"], r["policy"], r["file"], r["line"], r["text"]) for r in store.clause_rows()]
+        self._matcher = Matcher(clauses, {m: (lambda t, m=m: self._encode(m, t)) for m in self._chunks}) if clauses else None
+
+    def scores(self, topic: str) -> dict[int, float]:
+        """Development row id → alert score in [0, 1] for the topic."""
+        if not self.ids:
+            return {}
+        signals = {
+            "e5": self._dense(embed.MULTILINGUAL_MODEL, topic),
+            "minilm": self._dense(embed.DEFAULT_MODEL, topic),
+            "bm25": self._bm25(topic),
+            "clauses": self._clause_signal(topic),
+        }
+        z = _fuse({k: _zscore(v) for k, v in signals.items()}, SIGNAL_WEIGHTS)
+        return {dev_id: _logistic(value) for dev_id, value in zip(self.ids, z)}
+
+    def _chunk_matrix(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(development position per chunk, chunk vectors) of every chunk the model has a vector for."""
+        rows = [(self._position[d], v) for d, v in self._store.all_chunk_vectors(model) if d in self._position]
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        positions = np.fromiter((p for p, _ in rows), np.int64, len(rows))
+        vectors = np.frombuffer(b"".join(v for _, v in rows), dtype="<f4").reshape(len(rows), -1)
+        return positions, vectors.astype(np.float32)
+
+    def _dense(self, model: str, topic: str) -> np.ndarray:
+        """Best-chunk cosine per development; NaN where the model has no vectors (e.g. MiniLM, non-English)."""
+        positions, vectors = self._chunks[model]
+        best = np.full(len(self.ids), np.nan)
+        if len(positions):
+            sims = vectors @ self._encode(model, [topic])[0]
+            np.fmax.at(best, positions, sims.astype(np.float64))
+        return best
+
+    def _bm25(self, topic: str) -> np.ndarray:
+        scores = np.zeros(len(self.ids))
+        for dev_id, score in self._store.fts_search(topic, len(self.ids)):
+            if dev_id in self._position:
+                scores[self._position[dev_id]] = score
+        return scores
+
+    def _clause_signal(self, topic: str) -> np.ndarray:
+        """Attached clause scores weighted by each clause's closeness to the topic."""
+        if self._matcher is None:
+            return np.full(len(self.ids), np.nan)
+        from .match import detect_lang
+
+        weights = {m.clause_id: m.score ** CLAUSE_WEIGHT_POWER for m in self._matcher.rank(topic, "", detect_lang(topic))}
+        total = sum(weights.values()) or 1.0
+        return np.array([sum(weights.get(m["id"], 0.0) * m["score"] for m in self._matches[d]) / total for d in self.ids])
+
+
+def _reading_cache(store: Store) -> Callable[[str, list[str]], np.ndarray]:
+    """Encode using vectors already stored (clauses), without writing: topics are not cached."""
+    def encode(model: str, texts: list[str]) -> np.ndarray:
+        hashes = [embed.content_hash(t) for t in texts]
+        cached = store.cached_vectors(model, list(dict.fromkeys(hashes)))
+        missing = [t for t, h in dict(zip(texts, hashes)).items() if h not in cached]
+        fresh = dict(zip(missing, embed.encode(missing, model))) if missing else {}
+        return np.stack([fresh[t] if h not in cached else np.frombuffer(cached[h], "<f4").astype(np.float32)
+                         for t, h in zip(texts, hashes)])
+    return encode
+
+
+def _zscore(values: np.ndarray) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    present = ~np.isnan(values)
+    if present.sum() > 1:
+        spread = values[present].std()
+        out[present] = (values[present] - values[present].mean()) / spread if spread > 1e-12 else 0.0
+    return out
+
+
+def _fuse(signals: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """Weighted mean of the z-scores each development has (a missing signal does not count as low)."""
+    total = sum(weights[k] * np.nan_to_num(v) for k, v in signals.items())
+    present = sum(weights[k] * ~np.isnan(v) for k, v in signals.items())
+    return np.where(present > 0, total / np.maximum(present, 1e-12), -math.inf)
+
+
+def _logistic(z: float) -> float:
+    return 0.0 if z == -math.inf else 1.0 / (1.0 + math.exp(-(z - Z_ALERT) / Z_SCALE))
+
+
+# --- deciding and delivering alerts ---------------------------------------------------------------
+
+
+@dataclass
+class Alert:
+    """One (subscription, development) pair with what happened to its deliveries in this run."""
+
+    subscription: str
+    development_id: int
+    score: float
+    delivered: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AlertRun:
+    alerts: list[Alert]
+    unconfirmed: list[dict[str, Any]]
+
+
+def eligible(store: Store, subscription: Subscription) -> list[dict[str, Any]]:
+    """Developments this subscription may alert on: new since it was made (or within the backfill), filtered."""
+    since = None
+    if subscription.backfill_days is not None:
+        since = (date.fromisoformat(subscription.created_at[:10]) - timedelta(days=subscription.backfill_days)).isoformat()
+    rows = store.developments(kinds=subscription.kinds, jurisdictions=subscription.jurisdictions)
+    done = store.alerted_ids(subscription.name)
+    return [r for r in rows if r["id"] not in done and (
+        r["first_seen"] > subscription.created_at
+        or (since is not None and (r["published"] or r["first_seen"][:10]) >= since))]
+
+
+def find_alerts(store: Store, threshold: float | None = None, scorer: TopicScorer | None = None) -> list[Alert]:
+    """New alerts for every subscription: eligible developments scoring at or above the threshold."""
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    found: list[Alert] = []
+    for subscription in subscriptions(store):
+        candidates = eligible(store, subscription)
+        if not candidates:
+            continue
+        scorer = scorer or TopicScorer(store)
+        scores = scorer.scores(subscription.topic)
+        for row in candidates:
+            score = scores.get(row["id"], 0.0)
+            if score >= threshold:
+                found.append(Alert(subscription.name, row["id"], round(score, 4), pending=subscription.channels))
+    return found
+
+
+def run_alerts(config: Config, store: Store, *, dry_run: bool = False, resend_unconfirmed: bool = False) -> AlertRun:
+    """Decide new alerts, then deliver every queued delivery (new ones and earlier failures) once.
+
+    With `dry_run` nothing is recorded or sent: the result lists what a real run would send.
+    """
+    from .deliver import Courier
+
+    if resend_unconfirmed and not dry_run:
+        store.requeue_unconfirmed()
+    if not dry_run:
+        store.mark_unconfirmed((datetime.now(timezone.utc) - STALE_SENDING).replace(microsecond=0).isoformat())
+    new = find_alerts(store, config.alerts.threshold)
+    if dry_run:
+        queued = _queued(store, ("pending", "failed"))
+        fresh = {(a.subscription, a.development_id): a for a in new}
+        return AlertRun([*fresh.values(), *(a for k, a in queued.items() if k not in fresh)],
+                        store.deliveries(["unconfirmed"]))
+    by_name = {s.name: s for s in subscriptions(store)}
+    for alert in new:
+        development = store.development(alert.development_id) or {}
+        store.add_alert(alert.subscription, alert.development_id, alert.score,
+                        {c: message_id(alert.subscription, development.get("uid", ""), config) for c in alert.pending})
+    alerts = {(a.subscription, a.development_id): Alert(a.subscription, a.development_id, a.score) for a in new}
+    with Courier(config.alerts) as courier:
+        for delivery in store.deliveries(["pending", "failed"]):
+            subscription = by_name.get(delivery["subscription"])
+            if subscription is None or not store.claim_delivery(delivery["id"]):
+                continue
+            key = (delivery["subscription"], delivery["development_id"])
+            alert = alerts.setdefault(key, Alert(*key, delivery["score"] or 0.0))
+            development = store.development_json([store.development(delivery["development_id"])])[0]
+            error = courier.send(delivery["channel"], subscription, development, alert.score, delivery["message_id"])
+            store.finish_delivery(delivery["id"], error)
+            if error:
+                alert.failed.append({"channel": delivery["channel"], "error": error})
+            else:
+                alert.delivered.append(delivery["channel"])
+    return AlertRun(list(alerts.values()), store.deliveries(["unconfirmed"]))
+
+
+def _queued(store: Store, states: Sequence[str]) -> dict[tuple[str, int], Alert]:
+    """Deliveries waiting in the outbox, grouped per alert (for a dry run)."""
+    queued: dict[tuple[str, int], Alert] = {}
+    for row in store.deliveries(states):
+        key = (row["subscription"], row["development_id"])
+        queued.setdefault(key, Alert(*key, row["score"] or 0.0)).pending.append(row["channel"])
+    return queued
+
+
+def message_id(subscription: str, development_uid: str, config: Config) -> str:
+    """A Message-ID stable per (subscription, development): a resent alert is the same message."""
+    digest = hashlib.sha256(f"{subscription}\n{development_uid}".encode()).hexdigest()[:32]
+    domain = config.alerts.smtp.from_.rpartition("@")[2].strip(" >") or "scan.invalid"
+    return f"<alert-{digest}@{domain}>"
+
+
+def alerts_json(store: Store, run: AlertRun) -> dict[str, Any]:
+    """The contract's `scan alerts --json` document."""
+    rows = {a.development_id: store.development(a.development_id) for a in run.alerts}
+    developments = {r["id"]: d for r, d in zip(rows.values(), store.development_json(list(rows.values())))}
+    return {"alerts": [
+        {"subscription": a.subscription, "development": developments[a.development_id], "score": a.score,
+         "delivered": a.delivered, "failed": a.failed, "pending": a.pending}
+        for a in run.alerts
+    ], "unconfirmed": [{"subscription": u["subscription"], "channel": u["channel"]} for u in run.unconfirmed]}
+
+
+def _join(values: Iterable[str]) -> str:
+    return "\n".join(values)
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v for v in (value or "").split("\n") if v)

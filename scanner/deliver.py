@@ -1,0 +1,196 @@
+"""Alert channels: SMTP email (plain text + escaped HTML) and a Slack-compatible webhook POST.
+
+A send returns an error message instead of raising, so one bad address or a server that is down
+fails only its own deliveries; `alerts.py` records the outcome and retries on the next run.
+Every value from a source is escaped before it reaches HTML (Jinja autoescape), so a title like
+`<script>` arrives as text. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+
+import httpx
+import jinja2
+
+from . import __version__
+from .config import AlertSettings
+
+SUBJECT_CHARS = 180
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_TEXT = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+_BODY = """\
+New development for your scan subscription "{{ name }}" (topic: {{ topic }}).
+
+{{ d.title }}
+{{ d.source }}{% if d.jurisdiction %} · {{ d.jurisdiction }}{% endif %}{% if d.published %} · {{ d.published }}{% endif %}
+{{ d.url }}
+{% if d.summary %}
+{{ d.summary }}
+{% endif %}{% if d.clauses %}
+Policy clauses it touches:
+{% for c in d.clauses %}- {{ c.id }} {{ c.title }} ({{ "%.2f"|format(c.score) }}){% if c.evidence %}: "{{ c.evidence }}"{% endif %}
+{% endfor %}{% endif %}
+Match score {{ "%.2f"|format(score) }}. Stop these alerts with: scan unsubscribe {{ name }}
+"""
+
+_HTML = """\
+<!doctype html>
+<html><body style="font-family: sans-serif; max-width: 42em">
+<p>New development for your scan subscription <strong>{{ name }}</strong> (topic: {{ topic }}).</p>
+<h2 style="font-size: 1.2em"><a href="{{ url }}">{{ d.title }}</a></h2>
+<p style="color: #555">{{ d.source }}{% if d.jurisdiction %} · {{ d.jurisdiction }}{% endif %}{% if d.published %} · {{ d.published }}{% endif %}</p>
+{% if d.summary %}<p>{{ d.summary }}</p>{% endif %}
+{% if d.clauses %}<p>Policy clauses it touches:</p>
+<ul>{% for c in d.clauses %}<li><strong>{{ c.id }}</strong> {{ c.title }} ({{ "%.2f"|format(c.score) }}){% if c.evidence %}: <q>{{ c.evidence }}</q>{% endif %}</li>{% endfor %}</ul>{% endif %}
+<p style="color: #555; font-size: 0.9em">Match score {{ "%.2f"|format(score) }}. Stop these alerts with <code>scan unsubscribe {{ name }}</code>.</p>
+</body></html>
+"""
+
+
+def subject(name: str, development: dict[str, Any]) -> str:
+    """`[scan] NAME: TITLE`, one line, so the inbox shows which subscription and which development."""
+    line = " ".join(f"[scan] {name}: {development.get('title') or development.get('url')}".split())
+    return line if len(line) <= SUBJECT_CHARS else line[: SUBJECT_CHARS - 1] + "…"
+
+
+def email_message(settings: AlertSettings, to: str, subscription: Any, development: dict[str, Any],
+                  score: float, message_id: str) -> EmailMessage:
+    """The alert as a plain-text + HTML email with a stable Message-ID."""
+    values = {"name": subscription.name, "topic": subscription.topic, "d": development, "score": score,
+              "url": _safe_href(development.get("url") or "")}
+    message = EmailMessage()
+    message["Subject"] = subject(subscription.name, development)
+    message["From"] = settings.smtp.from_
+    message["To"] = to
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Mailer"] = f"scan/{__version__}"
+    message.set_content(_TEXT.from_string(_BODY).render(values))
+    message.add_alternative(_ENV.from_string(_HTML).render(values), subtype="html")
+    return message
+
+
+def webhook_payload(subscription: Any, development: dict[str, Any]) -> dict[str, Any]:
+    """Slack-compatible JSON: `text` is one line with a link; the whole development rides along."""
+    title = " ".join((development.get("title") or development.get("url") or "").split())
+    text = f"[scan] {subscription.name}: <{development.get('url', '')}|{_slack_escape(title)}>"
+    return {"text": text, "subscription": subscription.name, "development": development}
+
+
+class Courier:
+    """Sends deliveries for one run: one HTTP client, one SMTP connection opened on first use."""
+
+    def __init__(self, settings: AlertSettings):
+        self.settings = settings
+        self._http: httpx.Client | None = None
+        self._smtp: smtplib.SMTP | None = None
+        self._smtp_error: str | None = None
+
+    def __enter__(self) -> "Courier":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._http is not None:
+            self._http.close()
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+
+    def send(self, channel: str, subscription: Any, development: dict[str, Any], score: float, message_id: str) -> str | None:
+        """Deliver to `email:ADDR` or `webhook:URL`; None when done, else a one-line reason."""
+        kind, _, target = channel.partition(":")
+        if kind == "email":
+            return self._email(target, email_message(self.settings, target, subscription, development, score, message_id))
+        if kind == "webhook":
+            return self._webhook(target, webhook_payload(subscription, development))
+        return f"unknown channel {channel!r}"
+
+    def _webhook(self, url: str, payload: dict[str, Any]) -> str | None:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.settings.webhook_timeout, follow_redirects=False,
+                                      headers={"User-Agent": f"scan/{__version__}"})
+        try:
+            response = self._http.post(url, json=payload)
+        except httpx.HTTPError as exc:
+            return f"webhook {url}: {type(exc).__name__}: {exc or 'no detail'}"
+        if not response.is_success:
+            return f"webhook {url}: HTTP {response.status_code}"
+        return None
+
+    def _email(self, to: str, message: EmailMessage) -> str | None:
+        try:
+            smtp = self._connect()
+            smtp.send_message(message, to_addrs=[to])
+        except smtplib.SMTPRecipientsRefused as exc:
+            return f"email {to}: refused: {_smtp_reason(exc.recipients.get(to))}"
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop_connection()
+            return f"email {to}: {self._smtp_error or _describe(exc)}"
+        return None
+
+    def _connect(self) -> smtplib.SMTP:
+        """The run's SMTP session; after one failure to connect, the rest of the run fails fast."""
+        if self._smtp is not None:
+            return self._smtp
+        if self._smtp_error:
+            raise smtplib.SMTPConnectError(0, self._smtp_error)
+        smtp_settings = self.settings.smtp
+        try:
+            cls = smtplib.SMTP_SSL if smtp_settings.ssl else smtplib.SMTP
+            kwargs: dict[str, Any] = {"context": ssl.create_default_context()} if smtp_settings.ssl else {}
+            smtp = cls(smtp_settings.host, smtp_settings.port, timeout=smtp_settings.timeout, **kwargs)
+            if smtp_settings.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if smtp_settings.username:
+                password = smtp_settings.password()
+                if password is None:
+                    smtp.close()
+                    raise smtplib.SMTPAuthenticationError(
+                        0, f"no password: set ${smtp_settings.password_env} for {smtp_settings.username}")
+                smtp.login(smtp_settings.username, password)
+        except (smtplib.SMTPException, OSError) as exc:
+            self._smtp_error = f"SMTP {smtp_settings.host}:{smtp_settings.port}: {_describe(exc)}"
+            raise
+        self._smtp = smtp
+        return smtp
+
+    def _drop_connection(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_smtp_reason((exc.smtp_code, exc.smtp_error))}"
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _smtp_reason(reply: Any) -> str:
+    if not reply:
+        return "no reason given"
+    code, text = reply
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}".strip()
+
+
+def _safe_href(url: str) -> str:
+    """Only http(s) links become href values; anything else (javascript:, data:) is dropped."""
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
+def _slack_escape(text: str) -> str:
+    """Slack's three control characters, so a title cannot forge a link or a mention."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

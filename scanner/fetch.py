@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 120.0
-READ_CHUNK = 64 * 1024
 BODY_TIME_FACTOR = 3
 
 
@@ -229,7 +228,8 @@ def _read_body(response: httpx.Response, url: str, limit: int, max_seconds: floa
     """Stream and inflate by hand, stopping at `limit` decompressed bytes or after `max_seconds`.
 
     httpx's timeout is per read, so a server dripping one byte a second would never trip it;
-    the whole-body deadline does.
+    the whole-body deadline does. `iter_raw()` is called without a chunk size on purpose: with
+    one, httpx buffers until that many bytes arrived, and a trickle would never reach the check.
     """
     encoding = response.headers.get("content-encoding", "").lower().strip()
     if encoding in ("gzip", "x-gzip", "deflate"):
@@ -244,7 +244,7 @@ def _read_body(response: httpx.Response, url: str, limit: int, max_seconds: floa
     parts: list[bytes] = []
     size = 0
     started = time.monotonic()
-    for raw in response.iter_raw(READ_CHUNK):
+    for raw in response.iter_raw():
         pieces = [raw] if inflater is None else _inflate(inflater, raw, limit - size + 1, url)
         for piece in pieces:
             size += len(piece)

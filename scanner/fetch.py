@@ -29,7 +29,7 @@ from scanner.config import FetchSettings
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
-MAX_RETRY_AFTER_S = 120.0
+MAX_RETRY_AFTER_S = 120.0  # a longer Retry-After ends the attempt: sleeping it out would stall a cron run
 BODY_TIME_FACTOR = 3
 
 
@@ -121,6 +121,13 @@ class Fetcher:
             try:
                 return self._follow(url, headers)
             except FetchError as exc:
+                if exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER_S:
+                    raise FetchError(
+                        exc.url, exc.category,
+                        f"{exc.reason}; Retry-After asks for {exc.retry_after:.0f}s, more than the "
+                        f"{MAX_RETRY_AFTER_S:.0f}s one run waits; will try again next run",
+                        exc.status,
+                    ) from None
                 if not exc.retryable or attempt == self.settings.retries:
                     if attempt:
                         raise FetchError(exc.url, exc.category, f"{exc.reason} after {attempt} retries", exc.status) from None
@@ -272,16 +279,16 @@ def _inflate(inflater: "zlib._Decompress", data: bytes, room: int, url: str) -> 
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (delta or HTTP date), capped so one server cannot stall a cron run."""
+    """Retry-After as seconds (delta or HTTP date); `get` gives up rather than wait past MAX_RETRY_AFTER_S."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER_S)
+        return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, min((when - datetime.now(timezone.utc)).total_seconds(), MAX_RETRY_AFTER_S))
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

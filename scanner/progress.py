@@ -13,7 +13,7 @@ from scanner.crawl import SourceResult
 
 
 class CrawlProgress:
-    """A bar on a terminal; one line per finished source when stderr is a file (cron mail)."""
+    """A bar on a terminal; when stderr is a file (cron mail), a line per source that had news or failed."""
 
     def __init__(self, total: int, label: str = "crawling"):
         self.console = Console(stderr=True)
@@ -35,7 +35,7 @@ class CrawlProgress:
     def advance(self, result: SourceResult) -> None:
         if self.console.is_terminal:
             self.progress.update(self.task, advance=1, description=result.source_id)
-        else:
+        elif result.new or result.changed or result.failed or result.status == "error":
             self.console.print(line(result), highlight=False, soft_wrap=True)
 
     def step(self, done: int, total: int) -> None:

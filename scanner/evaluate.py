@@ -1,8 +1,13 @@
-"""Measure clause matching on the labelled dev set, beside plain BM25 and plain dense baselines.
+"""The quality harness: clause matching, search and alerts on the labelled dev set, beside baselines.
 
-Run: `python -m scanner.evaluate /work/shared/eval [--json]`. The baselines are computed in the
-same run on the same data, so a change to `match.py` is judged against them, not against
-remembered numbers. The metric functions are shared with search and alert evaluation.
+Run: `python -m scanner.evaluate [EVAL_DIR] [--json] [--work DIR]` (default: the bundled copy of
+../shared/eval). The dev developments are inserted through `Store.add_development` into a real
+store and run through `scanner.analyse.analyse`, so the attached clauses and search results
+measured are exactly what `scan` stores and serves. Plain BM25 and plain dense baselines are
+computed in the same run on the same data, so a change is judged against them, not against
+remembered numbers. `--work DIR` keeps the store; a rerun there re-encodes nothing unchanged.
+`tests/test_quality_gate.py` checks `store_quality` against floors pinned in
+`tests/quality_baseline.json`.
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import embed
 from .match import Matcher, tokens
 from .policies import Clause, load_corpus
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .store import Store
 
 K = 5
 NON_ENGLISH_PROBE_LANG = "xx"
@@ -100,11 +109,39 @@ def memo_encoders() -> dict[str, Callable[[list[str]], np.ndarray]]:
     return {m: cached(m) for m in (embed.DEFAULT_MODEL, embed.MULTILINGUAL_MODEL)}
 
 
-def evaluate(eval_dir: Path) -> dict[str, Any]:
-    """All clause-matching metrics for dev.jsonl against policies/ in `eval_dir`."""
-    clauses = load_corpus(eval_dir / "policies")
-    items = read_jsonl(eval_dir / "dev.jsonl")
-    encoders = memo_encoders()
+def evaluate(eval_dir: Path, work_dir: Path | None = None) -> dict[str, Any]:
+    """Every metric of the README for `eval_dir`, measured on a store built and analysed in `work_dir`."""
+    import tempfile
+
+    from .analyse import VectorCache
+
+    eval_dir = Path(eval_dir)
+    with tempfile.TemporaryDirectory(prefix="scan-eval-") as tmp:
+        folder = Path(work_dir) if work_dir else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        _, store, analysed = build_eval_store(eval_dir, folder)
+        analyse_seconds = time.perf_counter() - started
+        with store:
+            cache = VectorCache(store)
+            encoders = {m: cache.encoder(m) for m in (embed.DEFAULT_MODEL, embed.MULTILINGUAL_MODEL)}
+            result = clause_quality(eval_dir, encoders)
+            quality = store_quality(store, eval_dir, label_ids(store, read_jsonl(eval_dir / "dev.jsonl")))
+            result["attached_stored"] = quality["attached"]
+            result["search"] = {**quality["search"], **search_baselines(eval_dir, encoders[embed.DEFAULT_MODEL])}
+            result["search"].update(search_variants(store, eval_dir))
+            if "alerts" in quality:
+                result["alerts"] = quality["alerts"]
+            result["seconds"].update({
+                "analyse_store": round(analyse_seconds, 1), "analyse_encoded": analysed.encoded,
+                "search_p50_ms": quality["search_p50_ms"]})
+    return result
+
+
+def clause_quality(eval_dir: Path, encoders: Mapping[str, Callable[[list[str]], np.ndarray]]) -> dict[str, Any]:
+    """Clause ranking (scan vs baselines) and attachment, scored in memory by `Matcher`."""
+    clauses = load_corpus(policies_dir(eval_dir))
+    items = read_jsonl(Path(eval_dir) / "dev.jsonl")
     started = time.perf_counter()
     matcher = Matcher(clauses, encoders)
     setup_seconds = time.perf_counter() - started
@@ -128,6 +165,169 @@ def evaluate(eval_dir: Path) -> dict[str, Any]:
         "seconds": {"matcher_setup": round(setup_seconds, 2),
                     "per_item_rank_and_match": round(match_seconds / max(len(items), 1), 3)},
     }
+
+
+def store_quality(store: "Store", eval_dir: Path, labels: Mapping[int, str]) -> dict[str, Any]:
+    """What `scan` serves from this store: stored clause attachments, search nDCG@10, alerts.
+
+    `labels` maps development row ids to dev ids (`label_ids`); other developments (e.g. tracked
+    competitor pages) take part in search but count as irrelevant. Shared with the quality gate.
+    """
+    from .search import rank
+
+    eval_dir = Path(eval_dir)
+    items = read_jsonl(eval_dir / "dev.jsonl")
+    queries = read_jsonl(eval_dir / "queries-dev.jsonl")
+    by_label = {label: row_id for row_id, label in labels.items()}
+    stored = store.matches_for(by_label.values())
+    rows = [{"item": item, "attached": [m["id"] for m in stored.get(by_label.get(item["id"]), [])]}
+            for item in items if item["id"] in by_label]
+    timings: list[float] = []
+
+    def scan_search(query: str) -> list[str]:
+        started = time.perf_counter()
+        hits = rank(store, query, limit=10)
+        timings.append(time.perf_counter() - started)
+        return [labels.get(h.development_id, f"row-{h.development_id}") for h in hits]
+
+    result: dict[str, Any] = {
+        "developments_labelled": len(rows),
+        "attached": attachment_metrics(rows),
+        "search": {"scan": search_ndcg_at_10(scan_search, queries)},
+        "search_p50_ms": round(1000 * float(np.median(timings)), 1) if timings else math.nan,
+    }
+    alert_quality = _alert_quality()
+    subscriptions = eval_dir / "subscriptions-dev.json"
+    if alert_quality is not None and subscriptions.is_file():
+        quality = alert_quality(store, json.loads(subscriptions.read_text(encoding="utf-8")), labels)
+        result["alerts"] = {k: quality[k] for k in ("threshold", "precision", "recall", "alerts") if k in quality}
+    return result
+
+
+def _alert_quality() -> Callable[..., dict[str, Any]] | None:
+    """`alert_quality(store, subscriptions, labels)` from the alerts evaluation, when it is installed."""
+    for module in ("scanner.evaluate_alerts", "scanner.alerts"):
+        try:
+            found = getattr(__import__(module, fromlist=["alert_quality"]), "alert_quality", None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def search_baselines(eval_dir: Path, encode: Callable[[list[str]], np.ndarray]) -> dict[str, float]:
+    """Plain BM25 (rank_bm25 over title + text) and plain MiniLM cosine of query vs whole text."""
+    from rank_bm25 import BM25Okapi
+
+    items = read_jsonl(Path(eval_dir) / "dev.jsonl")
+    queries = read_jsonl(Path(eval_dir) / "queries-dev.jsonl")
+    ids = [i["id"] for i in items]
+    bm25 = BM25Okapi([tokens(f"{i['title']}\n{i['text']}") for i in items])
+    vectors = encode([f"{i['title']}\n{i['text']}" for i in items])
+    query_vectors = dict(zip([q["query"] for q in queries], encode([q["query"] for q in queries])))
+
+    def ranked(scores: np.ndarray) -> list[str]:
+        return [ids[i] for i in np.argsort(-np.asarray(scores), kind="stable")]
+
+    return {"bm25": search_ndcg_at_10(lambda q: ranked(bm25.get_scores(tokens(q))), queries),
+            "dense": search_ndcg_at_10(lambda q: ranked(vectors @ query_vectors[q]), queries)}
+
+
+SEARCH_VARIANTS = {
+    "scan_minilm_query": (embed.DEFAULT_MODEL, None),
+    "fts_only": (embed.MULTILINGUAL_MODEL, {"bm25": 1.0}),
+    "e5_chunks_only": (embed.MULTILINGUAL_MODEL, {"dense": 1.0}),
+    "clause_route_only": (embed.MULTILINGUAL_MODEL, {"clauses": 1.0}),
+}
+"""Ablations of `scan search`: MiniLM instead of e5 for the query (needs torch), one signal alone."""
+
+
+def search_variants(store: "Store", eval_dir: Path) -> dict[str, float]:
+    from .search import rank
+
+    queries = read_jsonl(Path(eval_dir) / "queries-dev.jsonl")
+    labels = {r["id"]: r["uid"] for r in store.developments()}
+    return {name: search_ndcg_at_10(
+                lambda q, m=model, w=weights: [labels[h.development_id] for h in rank(store, q, limit=10, model=m, weights=w)],
+                queries)
+            for name, (model, weights) in SEARCH_VARIANTS.items()}
+
+
+def label_ids(store: "Store", items: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+    """Development row id → dev id: by uid (the harness's store), else by whitespace-normalised title."""
+    items = list(items)
+    known = {i["id"] for i in items}
+    by_title = {_norm_title(i["title"]): i["id"] for i in items}
+    out = {}
+    for row in store.developments():
+        label = row["uid"] if row["uid"] in known else by_title.get(_norm_title(row["title"] or ""))
+        if label:
+            out[row["id"]] = label
+    return out
+
+
+def _norm_title(title: str) -> str:
+    return " ".join(title.split()).casefold()
+
+
+EVAL_URL = "https://eval.invalid/"
+
+
+def eval_config(eval_dir: Path, folder: Path) -> "Config":
+    """A real scan config whose database lives in `folder` and whose corpus is the eval policies."""
+    from .config import parse_config
+
+    policies = policies_dir(eval_dir).resolve()
+    text = f"database: scanner.db\npolicies: {json.dumps(str(policies))}\nsources: []\n"
+    return parse_config(text, base=Path(folder))
+
+
+def build_eval_store(eval_dir: Path, folder: Path) -> tuple["Config", "Store", Any]:
+    """dev.jsonl inserted through `Store.add_development` and run through `analyse`, as `scan` would.
+
+    Each development's uid is its dev id, so search results and stored matches map straight
+    back to the labels. Returns the config, the open store and the analyse result.
+    """
+    from .analyse import analyse
+    from .store import Store
+
+    config = eval_config(eval_dir, folder)
+    store = Store.open(config.database)
+    with store.atomic():
+        for item in read_jsonl(Path(eval_dir) / "dev.jsonl"):
+            store.add_development({
+                "uid": item["id"], "source_id": source_slug(item["source"]), "kind": item["kind"],
+                "jurisdiction": item.get("jurisdiction"), "url": EVAL_URL + item["id"],
+                "canonical_url": EVAL_URL + item["id"], "title": item["title"], "text": item["text"],
+                "summary": item["text"][:200], "published": item["published"],
+                "content_hash": embed.content_hash(f"{item['title']}\n{item['text']}"), "lang": item.get("lang"),
+            })
+    return config, store, analyse(config, store)
+
+
+def eval_corpus_hash(eval_dir: Path) -> str:
+    """sha256 over the labelled files and the policy corpus: a pinned baseline is only valid for it."""
+    import hashlib
+
+    eval_dir = Path(eval_dir)
+    digest = hashlib.sha256()
+    files = [eval_dir / n for n in ("dev.jsonl", "queries-dev.jsonl", "subscriptions-dev.json")]
+    files += sorted(policies_dir(eval_dir).glob("*.md"))
+    for path in files:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
+
+
+def policies_dir(eval_dir: Path) -> Path:
+    """`policies/` inside the eval folder (../shared/eval layout), else beside it (the bundled copy)."""
+    inside = Path(eval_dir) / "policies"
+    return inside if inside.is_dir() else Path(eval_dir).parent / "policies"
+
+
+def source_slug(name: str) -> str:
+    return "-".join(tokens(name))[:40] or "source"
 
 
 def ranking_metrics(rows: Sequence[Mapping[str, Any]], key: str) -> dict[str, float]:
@@ -172,31 +372,52 @@ def probe_non_english(matcher: Matcher, items: Sequence[Mapping[str, Any]]) -> f
 
 
 def format_report(result: Mapping[str, Any]) -> str:
-    """A plain-text table: our method beside both baselines."""
+    """Plain-text tables: scan beside both baselines, for clause matching and for search."""
     ranking, attached = result["ranking"], result["attached"]
     lines = [f"dev set: {result['items']} items, {result['clauses']} clauses; "
              f"nDCG@5 over labelled items, gains 2/1",
              f"{'clause ranking':24s}{'scan':>8s}{'bm25':>8s}{'dense':>8s}"]
     for metric in ("ndcg@5", "ndcg@5_en", "ndcg@5_non_en", "recall@5"):
         lines.append(f"{metric:24s}" + "".join(f"{ranking[m][metric]:8.3f}" for m in ("scan", "bm25", "dense")))
-    lines.append("attached clauses (scan.match)")
+    stored = result.get("attached_stored", {})
+    lines.append(f"{'attached clauses':36s}{'match()':>8s}{'stored':>8s}")
     for metric, value in attached.items():
-        lines.append(f"  {metric:34s}{value:8.3f}")
+        lines.append(f"  {metric:34s}{value:8.3f}{stored.get(metric, math.nan):8.3f}")
     lines.append(f"  {'irrelevant_with_clauses_if_non_en':34s}"
                  f"{result['irrelevant_with_clauses_routed_non_english']:8.3f}")
+    if "search" in result:
+        search = result["search"]
+        lines.append(f"search nDCG@10 over queries-dev.jsonl{'scan':>9s}{'bm25':>8s}{'dense':>8s}")
+        lines.append(f"  {'':35s}" + "".join(f"{search[m]:8.3f}" for m in ("scan", "bm25", "dense")))
+        for name in SEARCH_VARIANTS:
+            if name in search:
+                lines.append(f"  ablation {name:26s}{search[name]:8.3f}")
+    if "alerts" in result:
+        alerts = result["alerts"]
+        lines.append(f"alerts at threshold {alerts.get('threshold')}: precision {alerts.get('precision', math.nan):.3f}, "
+                     f"recall {alerts.get('recall', math.nan):.3f}, {alerts.get('alerts')} alerts")
     seconds = result["seconds"]
     lines.append(f"time: matcher setup {seconds['matcher_setup']}s, "
-                 f"{seconds['per_item_rank_and_match']}s per item (rank + match, uncached)")
+                 f"{seconds['per_item_rank_and_match']}s per item (rank + match, cached vectors)")
+    if "analyse_store" in seconds:
+        lines.append(f"      analyse into the store {seconds['analyse_store']}s ({seconds['analyse_encoded']} texts encoded), "
+                     f"search p50 {seconds['search_p50_ms']} ms")
     return "\n".join(lines)
+
+
+BUNDLED_EVAL = Path(__file__).resolve().parent / "data" / "eval"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scanner.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("eval_dir", type=Path, help="folder with dev.jsonl and policies/")
+    parser.add_argument("eval_dir", type=Path, nargs="?", default=BUNDLED_EVAL,
+                        help="folder with dev.jsonl, queries-dev.jsonl and policies/ (or ../policies) "
+                             "[default: the bundled copy]")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--work", type=Path, help="build the store here and keep it (reruns reuse its vectors)")
     args = parser.parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"
-    result = evaluate(args.eval_dir)
+    result = evaluate(args.eval_dir, args.work)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 

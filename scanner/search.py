@@ -155,7 +155,11 @@ def rank(
     if not signals:
         return []
     total = sum(weights[name] * _zscore(values) for name, values in signals.items())
-    order = np.argsort(-total, kind="stable")[:limit]
+    # A development no signal reached (no query word, never embedded or matched) is not a result.
+    reached = np.zeros(len(ids), bool)
+    for name, values in signals.items():
+        reached |= values > 0 if name == "bm25" else np.isfinite(values)
+    order = [i for i in np.argsort(-total, kind="stable") if reached[i]][:limit]
     return [Hit(int(ids[i]), float(total[i]), best_chunk.get(int(ids[i]))) for i in order]
 
 
@@ -295,9 +299,13 @@ def _clause_bm25(clauses: list[dict[str, Any]]) -> Any:
     return BM25Okapi([tokens(f"{c['policy']}\n{c['title']}\n{c['text']}") for c in clauses])
 
 
+_SUFFIX = re.compile(r"(?:ing|ers|er|ed|es|s)$")
+
+
 def _stems(text: str) -> set[str]:
-    """Crude prefix stems (first 5 characters) so 'gifting' meets 'gifts' and 'payouts' 'payout'."""
-    return {w[:5] for w in _WORD.findall(text.lower()) if len(w) > 2 or not w.isascii()}
+    """Crude stems (common English suffix off, first 5 characters): 'gifting', 'gifts' and 'gift' meet."""
+    words = (w for w in _WORD.findall(text.lower()) if len(w) > 2 or not w.isascii())
+    return {(_SUFFIX.sub("", w) if len(w) > 3 and w.isascii() else w)[:5] for w in words}
 
 
 def _overlap(words: set[str], sentence: str) -> int:

@@ -100,15 +100,22 @@ def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
 
 
 def _plain(html: str) -> str:
-    """Feed titles and summaries may hold markup; keep their text only."""
+    """Feed titles and summaries may hold markup; keep the text a reader would see.
+
+    Script and style bodies are dropped with their tags: `<script>alert(1)</script>` in a title is
+    code, not words, and would otherwise surface as "alert(1)" in digests and search snippets.
+    """
     if "<" not in html and "&" not in html:
         return " ".join(html.split())
     import lxml.html
 
     try:
-        text = lxml.html.fromstring(f"<div>{html}</div>").text_content()
+        tree = lxml.html.fromstring(f"<div>{html}</div>")
+        for element in list(tree.iter("script", "style")):
+            element.drop_tree()
+        text = tree.text_content()
     except Exception:  # lxml raises several unrelated types on junk; the raw text is a fine fallback
-        text = re.sub(r"<[^>]*>", " ", html)
+        text = re.sub(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", " ", html, flags=re.I | re.S)
     return " ".join(text.split())
 
 

@@ -74,8 +74,7 @@ class Crawler:
         self.store = store
         self.on_progress = on_progress
         self._db_lock = threading.Lock()  # one connection: workers' reads and the commits take turns
-        hosts = {(urlsplit(s.url).hostname or "").lower() for s in config.sources}
-        self.fetcher = Fetcher(config.fetch, trusted_hosts=hosts)
+        self.fetcher = Fetcher(config.fetch)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -133,12 +132,14 @@ class Crawler:
             result.error = f"{result.failed} item(s) failed; first: {result.item_errors[0]}"
         return result, work
 
-    def _conditional_get(self, url: str, work: _Work) -> bytes | None:
-        """The body if it changed since last time, else None; queues the new validators."""
+    def _conditional_get(self, source: Source, work: _Work) -> bytes | None:
+        """The source's body if it changed since last time, else None; queues the new validators."""
+        url = source.url
         with self._db_lock:
             cached = self.store.http_cache(url)
         response = self.fetcher.get(
-            url, etag=cached and cached["etag"], last_modified=cached and cached["last_modified"]
+            url, etag=cached and cached["etag"], last_modified=cached and cached["last_modified"],
+            trusted_host=urlsplit(url).hostname,
         )
         if response.not_modified:
             return None
@@ -149,7 +150,7 @@ class Crawler:
         return response.body
 
     def _gather_entries(self, source: Source, result: SourceResult, work: _Work) -> None:
-        body = self._conditional_get(source.url, work)
+        body = self._conditional_get(source, work)
         if body is None:
             result.status = "not-modified"
             return
@@ -167,7 +168,7 @@ class Crawler:
                 continue
             known.add(canonical)
             try:
-                response = self.fetcher.get(link)
+                response = self.fetcher.get(link, trusted_host=urlsplit(source.url).hostname)
                 article = extract_article(response.body, response.url, response.content_type)
             except (FetchError, ExtractError) as exc:
                 result.failed += 1
@@ -187,7 +188,7 @@ class Crawler:
             work.validators.clear()  # so the next run reads the index again and retries what failed
 
     def _gather_page(self, source: Source, result: SourceResult, work: _Work) -> None:
-        body = self._conditional_get(source.url, work)
+        body = self._conditional_get(source, work)
         if body is None:
             result.status = "not-modified"
             return

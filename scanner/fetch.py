@@ -87,7 +87,13 @@ def is_public_address(address: str) -> bool:
 
 
 class Fetcher:
-    """One client for a crawl; `trusted_hosts` are the configured sources' own hosts."""
+    """One client for a crawl.
+
+    The private-address guard lets through a host that is trusted for the request at hand: the
+    `trusted_host` passed to `get` (the crawler passes the source's own host, so a feed may link
+    to its own intranet server but not to another source's), plus any `trusted_hosts` given here
+    for every request (a single-site client, tests).
+    """
 
     def __init__(self, settings: FetchSettings, trusted_hosts: set[str] | None = None):
         self.settings = settings
@@ -110,8 +116,14 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Response:
-        """GET with validators; a 304 comes back as a Response with `not_modified` and no body."""
+    def get(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None, trusted_host: str | None = None
+    ) -> Response:
+        """GET with validators; a 304 comes back as a Response with `not_modified` and no body.
+
+        `trusted_host` may be private (it is the source's own configured host); every other host on
+        the way, redirects included, must resolve to public addresses.
+        """
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -119,7 +131,7 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         for attempt in range(self.settings.retries + 1):
             try:
-                return self._follow(url, headers)
+                return self._follow(url, headers, (trusted_host or "").lower())
             except FetchError as exc:
                 if exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER_S:
                     raise FetchError(
@@ -135,10 +147,10 @@ class Fetcher:
                 time.sleep(exc.retry_after if exc.retry_after is not None else min(0.5 * 2.0**attempt, 30.0))
         raise AssertionError("unreachable")
 
-    def _follow(self, url: str, headers: dict[str, str]) -> Response:
+    def _follow(self, url: str, headers: dict[str, str], trusted_host: str) -> Response:
         current = url
         for _ in range(self.settings.max_redirects + 1):
-            self._check_allowed(current)
+            self._check_allowed(current, trusted_host)
             response = self._request(current, headers)
             if response is None:
                 raise FetchError(current, "robots", "disallowed by robots.txt")
@@ -148,14 +160,14 @@ class Fetcher:
             return response
         raise FetchError(url, "redirects", f"more than {self.settings.max_redirects} redirects")
 
-    def _check_allowed(self, url: str) -> None:
+    def _check_allowed(self, url: str, trusted_host: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(url, "refused", f"scheme {parts.scheme or 'none'!r} is not http(s)")
         host = (parts.hostname or "").lower()
         if not host:
             raise FetchError(url, "refused", "no host in URL")
-        if self.settings.allow_private or host in self.trusted_hosts:
+        if self.settings.allow_private or host == trusted_host or host in self.trusted_hosts:
             return
         try:
             infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)

@@ -30,6 +30,7 @@ from hostile_server import (
     SLOW_ITEMS,
     BOMB_INFLATED,
     HostileWeb,
+    article_html,
     gzip_bomb,
     serve_hostile,
 )
@@ -283,3 +284,39 @@ def test_kill_9_mid_crawl_then_rerun_ends_with_exactly_the_expected_rows(tmp_pat
     assert total == uids == urls == fts_rows == SLOW_FEEDS * SLOW_ITEMS
     # Sources committed before the kill were not fetched again: only the lost work was redone.
     assert rerun_articles == SLOW_FEEDS * SLOW_ITEMS - before_kill
+
+
+def test_a_private_host_is_trusted_only_for_its_own_source(tmp_path: Path, httpserver) -> None:
+    """Two sources on two private hosts: neither may pull the other's host in through a link.
+
+    `localhost` (pytest-httpserver) and `127.0.0.1` (the hostile server) are both configured, so a
+    guard trusting every configured host would let the localhost feed reach into 127.0.0.1.
+    """
+    from scanner.config import load_config
+    from scanner.crawl import crawl
+
+    with serve_hostile() as web:
+        smuggled = f"{web.base}/a/smuggled.html"
+        httpserver.expect_request("/feed.xml").respond_with_data(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+            f"<item><title>Own</title><link>{httpserver.url_for('/own.html')}</link></item>"
+            f"<item><title>Other</title><link>{smuggled}</link></item></channel></rss>",
+            content_type="application/rss+xml",
+        )
+        httpserver.expect_request("/own.html").respond_with_data(
+            article_html("Own article", "own"), content_type="text/html"
+        )
+        config_path = web.config(tmp_path)
+        text = config_path.read_text().split("sources:\n")[0] + (
+            "sources:\n"
+            f"  - id: on-localhost\n    kind: regulator\n    feed: {httpserver.url_for('/feed.xml')}\n"
+            f"  - id: good-feed\n    kind: regulator\n    feed: {web.base}/good/feed.xml\n"
+        )
+        config_path.write_text(text)
+        config = load_config(config_path)
+        with Store.open(config.database) as store:
+            results = {r.source_id: r for r in crawl(config, store)}
+        assert not [h for h in web.hostile.hits if h.path == "/a/smuggled.html"]
+    assert results["on-localhost"].status == "partial" and results["on-localhost"].new == 1
+    assert "non-public address" in results["on-localhost"].error
+    assert results["good-feed"].status == "ok" and results["good-feed"].new == 3

@@ -252,7 +252,7 @@ def _read_body(response: httpx.Response, url: str, limit: int, max_seconds: floa
     """
     encoding = response.headers.get("content-encoding", "").lower().strip()
     if encoding in ("gzip", "x-gzip", "deflate"):
-        inflater = zlib.decompressobj(47 if encoding != "deflate" else 15)
+        inflater: _Inflater | None = _Inflater(gzip=encoding != "deflate", url=url)
     elif encoding in ("", "identity"):
         inflater = None
     else:
@@ -264,7 +264,7 @@ def _read_body(response: httpx.Response, url: str, limit: int, max_seconds: floa
     size = 0
     started = time.monotonic()
     for raw in response.iter_raw():
-        pieces = [raw] if inflater is None else _inflate(inflater, raw, limit - size + 1, url)
+        pieces = [raw] if inflater is None else inflater.feed(raw, limit - size + 1)
         for piece in pieces:
             size += len(piece)
             if size > limit:
@@ -275,19 +275,45 @@ def _read_body(response: httpx.Response, url: str, limit: int, max_seconds: floa
     return b"".join(parts)
 
 
-def _inflate(inflater: "zlib._Decompress", data: bytes, room: int, url: str) -> list[bytes]:
-    out: list[bytes] = []
-    try:
-        while data:
-            piece = inflater.decompress(data, max(room, 1))
-            out.append(piece)
-            room -= len(piece)
-            if room <= 0:
-                break
-            data = inflater.unconsumed_tail
-    except zlib.error as exc:
-        raise FetchError(url, "http", f"corrupt compressed body: {exc}") from None
-    return out
+class _Inflater:
+    """Inflates a gzip or deflate body in bounded steps, so a bomb never expands past the cap.
+
+    A gzip body may be several members back to back (RFC 1952; some servers concatenate), and
+    zlib stops at the end of the first: each further member gets a fresh decompressor, else the
+    rest of the page would be silently dropped. "deflate" is meant to be zlib-wrapped, but many
+    servers send raw deflate; the first bytes tell which.
+    """
+
+    def __init__(self, *, gzip: bool, url: str):
+        self.gzip = gzip
+        self.url = url
+        self.zlib: "zlib._Decompress | None" = None
+
+    def feed(self, data: bytes, room: int) -> list[bytes]:
+        """Inflate `data`, producing at most about `room` bytes (one more tells the caller it is over)."""
+        out: list[bytes] = []
+        try:
+            while data and room > 0:
+                if self.zlib is None:
+                    if self.gzip and not data.strip(b"\0"):
+                        break  # zero padding after the last member, which gzip tolerates
+                    self.zlib = zlib.decompressobj(self._wbits(data))
+                piece = self.zlib.decompress(data, room)
+                out.append(piece)
+                room -= len(piece)
+                data = self.zlib.unconsumed_tail
+                if self.zlib.eof:
+                    data = self.zlib.unused_data if self.gzip else b""
+                    self.zlib = None
+        except zlib.error as exc:
+            raise FetchError(self.url, "http", f"corrupt compressed body: {exc}") from None
+        return out
+
+    def _wbits(self, head: bytes) -> int:
+        if self.gzip:
+            return 31
+        zlib_header = len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+        return 15 if zlib_header else -15
 
 
 def _retry_after(value: str | None) -> float | None:

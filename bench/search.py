@@ -47,7 +47,7 @@ def run(quick: bool) -> list[Result]:
         return [Result("search.p50_ms_100k", None, "ms", target=f"<= {TARGET_P50_MS:.0f} ms",
                        notes="scanner.search.search not importable yet")] + startup(None)
     queries = [json.loads(line)["query"] for line in QUERIES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    pool = _vector_pool(64 if quick else 400)
+    pool = _vector_pool(48 if quick else 400)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="scan-bench-search-") as tmp:
         db10k = None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 from protego import Protego
 
@@ -86,6 +87,76 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
 
+_REFUSED = "refused: "
+_DEADLINE = "whole-request deadline passed"
+_hop = threading.local()
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose reads and writes stop at the hop's deadline.
+
+    httpx's timeouts are per socket operation, so a server that sends its headers a byte at a
+    time never trips them; the deadline bounds the whole exchange, headers included.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self.inner = inner
+
+    def _left(self, timeout: float | None) -> float:
+        deadline = getattr(_hop, "deadline", None)
+        if deadline is None:
+            return timeout if timeout is not None else float("inf")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout(_DEADLINE)
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self.inner.read(max_bytes, self._left(timeout))
+        except httpcore.ReadTimeout:
+            self._left(None)  # raises the deadline's own error when that is what ran out
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self.inner.write(buffer, self._left(timeout))
+        except httpcore.WriteTimeout:
+            self._left(None)
+            raise
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:  # type: ignore[no-untyped-def]
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, self._left(timeout)))
+
+    def get_extra_info(self, info: str):  # type: ignore[no-untyped-def]
+        return self.inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """Checks the address actually connected to, closing the gap between our DNS look-up and
+    httpx's own (DNS rebinding), and wraps every stream in the hop's deadline."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
+        if getattr(_hop, "public_only", False):
+            peer = stream.get_extra_info("server_addr")
+            if peer and not is_public_address(peer[0]):
+                stream.close()
+                raise httpcore.ConnectError(f"{_REFUSED}{host} connected to non-public address {peer[0]}")
+        return _DeadlineStream(stream)
+
+
+def _transport() -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(retries=0)
+    # httpx has no public hook for httpcore's network backend; the pool reads this attribute for
+    # every new connection. tests/test_hostile.py's slow-header case fails if this stops working.
+    transport._pool._network_backend = _GuardedBackend()
+    return transport
+
+
 class Fetcher:
     """One client for a crawl.
 
@@ -105,6 +176,7 @@ class Fetcher:
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=False,
             trust_env=False,
+            transport=_transport(),
         )
 
     def close(self) -> None:
@@ -150,8 +222,8 @@ class Fetcher:
     def _follow(self, url: str, headers: dict[str, str], trusted_host: str) -> Response:
         current = url
         for _ in range(self.settings.max_redirects + 1):
-            self._check_allowed(current, trusted_host)
-            response = self._request(current, headers)
+            public_only = self._check_allowed(current, trusted_host)
+            response = self._request(current, headers, public_only)
             if response is None:
                 raise FetchError(current, "robots", "disallowed by robots.txt")
             if isinstance(response, str):
@@ -160,7 +232,8 @@ class Fetcher:
             return response
         raise FetchError(url, "redirects", f"more than {self.settings.max_redirects} redirects")
 
-    def _check_allowed(self, url: str, trusted_host: str) -> None:
+    def _check_allowed(self, url: str, trusted_host: str) -> bool:
+        """Refuse what may not be fetched; True when the hop must connect to public addresses only."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(url, "refused", f"scheme {parts.scheme or 'none'!r} is not http(s)")
@@ -168,7 +241,7 @@ class Fetcher:
         if not host:
             raise FetchError(url, "refused", "no host in URL")
         if self.settings.allow_private or host == trusted_host or host in self.trusted_hosts:
-            return
+            return False
         try:
             infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -180,6 +253,7 @@ class Fetcher:
                     url, "refused",
                     f"{host} resolves to non-public address {address} (set fetch.allow_private: true to allow)",
                 )
+        return True
 
     def _host(self, host: str) -> _HostState:
         with self._hosts_lock:
@@ -192,7 +266,7 @@ class Fetcher:
                 time.sleep(wait)
             state.last_request = time.monotonic()
 
-    def _robots_allows(self, url: str, state: _HostState) -> bool:
+    def _robots_allows(self, url: str, state: _HostState, public_only: bool) -> bool:
         if not self.settings.obey_robots:
             return True
         if not state.robots_checked:
@@ -200,23 +274,25 @@ class Fetcher:
             robots_url = urljoin(url, "/robots.txt")
             try:
                 self._wait_turn(state)
-                result = self._read(robots_url, {}, limit=512 * 1024)
+                result = self._read(robots_url, {}, 512 * 1024, public_only)
                 if isinstance(result, Response) and result.status == 200:
                     state.robots = Protego.parse(result.body.decode("utf-8", "replace"))
             except FetchError as exc:
                 log.debug("robots.txt unavailable for %s: %s", url, exc)
         return state.robots is None or state.robots.can_fetch(url, self.settings.user_agent)
 
-    def _request(self, url: str, headers: dict[str, str]) -> Response | str | None:
+    def _request(self, url: str, headers: dict[str, str], public_only: bool) -> Response | str | None:
         """One hop: a Response, the next URL on a redirect, or None when robots.txt says no."""
         host = (urlsplit(url).hostname or "").lower()
         state = self._host(host)
-        if not self._robots_allows(url, state):
+        if not self._robots_allows(url, state, public_only):
             return None
         self._wait_turn(state)
-        return self._read(url, headers, limit=self.settings.max_bytes)
+        return self._read(url, headers, self.settings.max_bytes, public_only)
 
-    def _read(self, url: str, headers: dict[str, str], limit: int) -> Response | str:
+    def _read(self, url: str, headers: dict[str, str], limit: int, public_only: bool) -> Response | str:
+        budget = BODY_TIME_FACTOR * self.settings.timeout
+        _hop.deadline, _hop.public_only = time.monotonic() + budget, public_only
         try:
             with self.client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 304:
@@ -231,16 +307,22 @@ class Fetcher:
                         url, "http", f"HTTP {response.status_code}", response.status_code,
                         _retry_after(response.headers.get("retry-after")),
                     )
-                body = _read_body(response, url, limit, BODY_TIME_FACTOR * self.settings.timeout)
+                body = _read_body(response, url, limit, budget)
                 return Response(
                     url=str(response.url), status=response.status_code,
                     content_type=response.headers.get("content-type", "").split(";")[0].strip().lower(),
                     body=body, etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
                 )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
+            if str(exc) == _DEADLINE:
+                raise FetchError(url, "slow", f"response still arriving after {budget:g}s (slow drip)") from None
             raise FetchError(url, "timeout", f"timed out after {self.settings.timeout:g}s") from None
         except httpx.TransportError as exc:
+            if str(exc).startswith(_REFUSED):
+                raise FetchError(url, "refused", str(exc).removeprefix(_REFUSED)) from None
             raise FetchError(url, "connect", f"connection failed: {exc or type(exc).__name__}") from None
+        finally:
+            _hop.deadline = None
 
 
 def _read_body(response: httpx.Response, url: str, limit: int, max_seconds: float) -> bytes:

@@ -134,3 +134,75 @@ def test_user_agent_is_identifiable(httpserver: HTTPServer) -> None:
 )
 def test_address_classification(address: str, public: bool) -> None:
     assert is_public_address(address) is public
+
+
+def _dripping_server(payload: bytes, interval: float):
+    """A raw TCP server that sends `payload` one byte per `interval`: headers never complete in time."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.recv(4096)
+                    for byte in payload:
+                        if stop.is_set():
+                            break
+                        conn.sendall(bytes([byte]))
+                        time.sleep(interval)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, stop
+
+
+def test_headers_sent_a_byte_at_a_time_stop_at_the_deadline() -> None:
+    listener, stop = _dripping_server(b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 10_000, 0.05)
+    port = listener.getsockname()[1]
+    try:
+        with fetcher(timeout=1, retries=0, obey_robots=False) as f, pytest.raises(FetchError) as info:
+            start = time.monotonic()
+            f.get(f"http://127.0.0.1:{port}/")
+        assert info.value.category == "slow"
+        assert time.monotonic() - start < 6
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_connect_time_check_catches_a_dns_answer_that_changed(httpserver: HTTPServer, monkeypatch) -> None:
+    """DNS rebinding: the guard's look-up says public, the connection lands on loopback."""
+    import socket
+
+    httpserver.expect_request("/x").respond_with_data("internal")
+    real = socket.getaddrinfo
+    answers = iter([[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", httpserver.port))]])
+
+    def first_public_then_real(host, *args, **kwargs):
+        if host == "rebind.test":
+            try:
+                return next(answers)
+            except StopIteration:
+                return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", first_public_then_real)
+    f = Fetcher(FetchSettings(per_host_delay=0, obey_robots=False, retries=0), trusted_hosts=set())
+    with f, pytest.raises(FetchError) as info:
+        f.get(f"http://rebind.test:{httpserver.port}/x")
+    assert info.value.category == "refused"
+    assert "non-public address 127.0.0.1" in str(info.value)
+    assert not [r for r, _ in httpserver.log if r.path == "/x"]

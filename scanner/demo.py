@@ -65,7 +65,7 @@ def run_demo(
             say("a competitor changed its policy pages; crawling again (conditional requests)")
             build_site(folder / "site", items, base_url=server.base_url, version=2)
             crawl_step(config, store)
-            days = sorted(i["published"] for i in items)
+            days = sorted(str(row["published"]) for row in store.developments() if row["published"])
             paths = write_digest(store, config, since=days[0], until=days[-1])
             results = search(store, DEMO_QUERY, limit=5)
             count = len(store.developments())

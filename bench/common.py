@@ -6,14 +6,16 @@ busy machine slows both and the ratio stays meaningful. A `Result` is one such f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,23 @@ def site_config(folder: Path, base_url: str, items: list[dict]) -> Path:
     path = folder / "sources.yaml"
     path.write_text(demo_config(base_url, items=items), encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def served_site(items: list[dict], prefix: str) -> Iterator[tuple[Any, Any, Any]]:
+    """(config, open store, server) for `items` served on loopback in a temporary folder."""
+    from scanner.config import load_config
+    from scanner.demo_site import build_site, serve
+    from scanner.store import Store
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        folder = Path(tmp)
+        (folder / "site").mkdir()
+        with serve(folder / "site") as server:
+            build_site(folder / "site", items, base_url=server.base_url)
+            config = load_config(site_config(folder, server.base_url, items))
+            with Store.open(config.database) as store:
+                yield config, store, server
 
 
 def machine() -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import CACHE, Result, ratio, say
+from bench.common import CACHE, Result, say
 
 TARGET_SPEEDUP = 2.0
 MAX_QUALITY_LOSS = 0.01

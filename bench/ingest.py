@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Result, emit, make_items, ratio, run_child, say, site_config
+from bench.common import ROOT, Result, emit, make_items, ratio, run_child, say, served_site
 
 FULL_N = 2000
 QUICK_N = 16
@@ -85,10 +84,7 @@ def run(quick: bool) -> tuple[list[Result], dict[str, Any]]:
 def child(n: int) -> dict[str, Any]:
     from scanner import embed
     from scanner.analyse import analyse
-    from scanner.config import load_config
     from scanner.crawl import crawl
-    from scanner.demo_site import build_site, serve
-    from scanner.store import Store
 
     from bench import recrawl
 
@@ -127,40 +123,34 @@ def child(n: int) -> dict[str, Any]:
     embed.encode = timed_encode
 
     items = make_items(n)
-    with tempfile.TemporaryDirectory(prefix="scan-bench-ingest-") as tmp:
-        folder = Path(tmp)
-        (folder / "site").mkdir()
-        with serve(folder / "site") as server:
-            build_site(folder / "site", items, base_url=server.base_url)
-            config = load_config(site_config(folder, server.base_url, items))
-            with Store.open(config.database) as store:
-                say(f"[ingest] crawling {len(items)} developments from {len(config.sources)} sources")
-                crawl_s, results = _timed(lambda: crawl(config, store))
-                stored = store.db["developments"].count
-                say(f"[ingest] crawled {stored} in {crawl_s:.1f}s; analysing")
-                profiler = _profiler()
-                if profiler:
-                    profiler.start()
-                analyse_s, outcome = _timed(lambda: analyse(config, store))
-                profile_path = _save_profile(profiler)
-                pipeline_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the baseline
-                e5_s, minilm_s = timings[embed.MULTILINGUAL_MODEL], timings[embed.DEFAULT_MODEL]
-                first = {
-                    "crawl_s": round(crawl_s, 3), "analyse_s": round(analyse_s, 3),
-                    "sources": len(results), "source_errors": sum(r.status == "error" for r in results),
-                    "encoded": outcome.encoded, "attached": outcome.attached,
-                    "peak_rss_mib": round(pipeline_peak_mib, 1),
-                    "split": {"e5_s": round(e5_s, 3), "minilm_s": round(minilm_s, 3),
-                              "rest_s": round(analyse_s - e5_s - minilm_s, 3),
-                              "matcher_setup_s": round(timings["matcher_setup"], 3),
-                              "e5_texts": counts[embed.MULTILINGUAL_MODEL], "minilm_texts": counts[embed.DEFAULT_MODEL]},
-                }
-                embed.encode = original_encode
-                say(f"[ingest] analysed in {analyse_s:.1f}s; raw encode of {len(minilm_texts)} MiniLM texts")
-                model = embed._sentence_transformer(embed.DEFAULT_MODEL)
-                raw_s, _ = _timed(lambda: model.encode(minilm_texts, batch_size=embed.BATCH_SIZE,
-                                                       convert_to_numpy=True, show_progress_bar=False))
-                second = recrawl.second_crawl(config, store, server)
+    with served_site(items, "scan-bench-ingest-") as (config, store, server):
+        say(f"[ingest] crawling {len(items)} developments from {len(config.sources)} sources")
+        crawl_s, results = _timed(lambda: crawl(config, store))
+        stored = store.db["developments"].count
+        say(f"[ingest] crawled {stored} in {crawl_s:.1f}s; analysing")
+        profiler = _profiler()
+        if profiler:
+            profiler.start()
+        analyse_s, outcome = _timed(lambda: analyse(config, store))
+        profile_path = _save_profile(profiler)
+        pipeline_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the baseline
+        e5_s, minilm_s = timings[embed.MULTILINGUAL_MODEL], timings[embed.DEFAULT_MODEL]
+        first = {
+            "crawl_s": round(crawl_s, 3), "analyse_s": round(analyse_s, 3),
+            "sources": len(results), "source_errors": sum(r.status == "error" for r in results),
+            "encoded": outcome.encoded, "attached": outcome.attached,
+            "peak_rss_mib": round(pipeline_peak_mib, 1),
+            "split": {"e5_s": round(e5_s, 3), "minilm_s": round(minilm_s, 3),
+                      "rest_s": round(analyse_s - e5_s - minilm_s, 3),
+                      "matcher_setup_s": round(timings["matcher_setup"], 3),
+                      "e5_texts": counts[embed.MULTILINGUAL_MODEL], "minilm_texts": counts[embed.DEFAULT_MODEL]},
+        }
+        embed.encode = original_encode
+        say(f"[ingest] analysed in {analyse_s:.1f}s; raw encode of {len(minilm_texts)} MiniLM texts")
+        model = embed._sentence_transformer(embed.DEFAULT_MODEL)
+        raw_s, _ = _timed(lambda: model.encode(minilm_texts, batch_size=embed.BATCH_SIZE,
+                                               convert_to_numpy=True, show_progress_bar=False))
+        second = recrawl.second_crawl(config, store, server)
     return {"n": n, "stored": stored, "model_load_s": round(model_load_s, 2), "first": first,
             "raw_encode_s": round(raw_s, 3), "minilm_texts": len(minilm_texts), "second": second,
             "profile_path": profile_path}

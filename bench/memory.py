@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Result, emit, make_items, ratio, run_child, say, site_config
+from bench.common import ROOT, Result, emit, make_items, ratio, run_child, say, served_site
 
 TARGET_MIB = 1024
 QUICK_CRAWL_N = 300
@@ -91,23 +91,13 @@ def child_idle() -> dict[str, Any]:
 def child_crawl(n: int) -> dict[str, Any]:
     import time
 
-    from scanner.config import load_config
     from scanner.crawl import crawl
-    from scanner.demo_site import build_site, serve
-    from scanner.store import Store
 
-    items = make_items(n)
-    with tempfile.TemporaryDirectory(prefix="scan-bench-mem-") as tmp:
-        folder = Path(tmp)
-        (folder / "site").mkdir()
-        with serve(folder / "site") as server:
-            build_site(folder / "site", items, base_url=server.base_url)
-            config = load_config(site_config(folder, server.base_url, items))
-            with Store.open(config.database) as store:
-                started = time.perf_counter()
-                crawl(config, store)
-                crawl_s = time.perf_counter() - started
-                stored = store.db["developments"].count
+    with served_site(make_items(n), "scan-bench-mem-") as (config, store, _):
+        started = time.perf_counter()
+        crawl(config, store)
+        crawl_s = time.perf_counter() - started
+        stored = store.db["developments"].count
     return {"stored": stored, "crawl_s": round(crawl_s, 2)}
 
 

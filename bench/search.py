@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -40,12 +39,6 @@ QUERIES_FILE = ROOT / "scanner" / "data" / "eval" / "queries-dev.jsonl"
 
 
 def run(quick: bool) -> list[Result]:
-    try:
-        from scanner.search import search  # noqa: F401
-    except ImportError as exc:
-        say(f"[search] scanner.search is not there yet ({exc}); skipping the latency figures")
-        return [Result("search.p50_ms_100k", None, "ms", target=f"<= {TARGET_P50_MS:.0f} ms",
-                       notes="scanner.search.search not importable yet")] + startup(None)
     queries = [json.loads(line)["query"] for line in QUERIES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     pool = _vector_pool(48 if quick else 400)
     results: list[Result] = []

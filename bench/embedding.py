@@ -35,7 +35,7 @@ QUICK_ITEMS = 8
 
 def run(quick: bool) -> list[Result]:
     from scanner import embed
-    from scanner.analyse import chunks_of
+    from scanner.match import chunks_of
     from scanner.demo_site import load_dev_items
 
     try:

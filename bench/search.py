@@ -59,7 +59,7 @@ def run(quick: bool) -> list[Result]:
 def _vector_pool(limit: int) -> dict[tuple[str, int], np.ndarray]:
     """(bundled item id, chunk position) -> a real e5 vector; positions beyond `limit` chunks wrap."""
     from scanner import embed
-    from scanner.analyse import chunks_of
+    from scanner.match import chunks_of
     from scanner.demo_site import load_dev_items
 
     keys, texts = [], []
@@ -84,7 +84,7 @@ def _vector_pool(limit: int) -> dict[tuple[str, int], np.ndarray]:
 
 def _build(path: Path, target_chunks: int, pool: dict[tuple[str, int], np.ndarray]) -> tuple[float, int]:
     from scanner import embed
-    from scanner.analyse import chunks_of
+    from scanner.match import chunks_of
     from scanner.demo_site import load_dev_items
     from scanner.store import Store
 
@@ -100,7 +100,7 @@ def _build(path: Path, target_chunks: int, pool: dict[tuple[str, int], np.ndarra
                 break
             chunks = chunks_of(item["title"], item["text"])[: target_chunks - total]
             url = f"https://bench.invalid/{item['id']}"
-            dev_id = store.add_development({
+            dev_id = store.developments.add({
                 "uid": item["id"], "source_id": "bench", "kind": item["kind"], "jurisdiction": item.get("jurisdiction"),
                 "url": url, "canonical_url": url, "title": item["title"], "text": item["text"],
                 "summary": item["text"][:200], "published": item["published"], "lang": item.get("lang"),
@@ -110,12 +110,12 @@ def _build(path: Path, target_chunks: int, pool: dict[tuple[str, int], np.ndarra
                 continue
             # a chunk's hash includes the development, so every stored chunk has its own vector
             hashed = [(c, embed.content_hash(f"{item['id']}\n{c}")) for c in chunks]
-            store.save_chunks(dev_id, hashed)
+            store.vectors.save_chunks(dev_id, hashed)
             origin = originals[i % len(originals)]
             base = np.stack([pool.get((origin, k), pool[(origin, 0)]) for k in range(len(chunks))])
             noisy = base + rng.normal(0.0, NOISE, size=base.shape).astype(np.float32)
             noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-            store.save_vectors(embed.MULTILINGUAL_MODEL, {h: embed.to_blob(v) for (_, h), v in zip(hashed, noisy)}, dim)
+            store.vectors.save(embed.MULTILINGUAL_MODEL, {h: embed.to_blob(v) for (_, h), v in zip(hashed, noisy)}, dim)
             total += len(chunks)
             devs += 1
     return time.perf_counter() - started, devs
@@ -124,7 +124,8 @@ def _build(path: Path, target_chunks: int, pool: dict[tuple[str, int], np.ndarra
 def _latency(path: Path, label: str, queries: list[str], reps: int, devs: int) -> list[Result]:
     from scanner import embed
     from scanner.search import search
-    from scanner.store import Store, _fts_terms
+    from scanner.store import Store
+    from scanner.store.developments import fts_terms as _fts_terms
 
     with Store.open(path) as store:
         for query in queries:  # warm: the chunk matrix, the model, SQLite's page cache

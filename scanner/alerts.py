@@ -39,6 +39,7 @@ rare missing one, and the stable Message-ID makes a manual resend recognisable a
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,9 +49,12 @@ from typing import Any
 
 import numpy as np
 
-from . import embed
+from . import developments, embed, scoring
 from .config import KINDS, Config
+from .errors import UsageError
+from .policies import Clause
 from .store import Store, utcnow
+from .textutil import content_hash
 
 Z_ALERT = 1.08
 """Fused z-score at which a development alerts (score 0.5): the middle of the best-F1 plateau on
@@ -66,47 +70,45 @@ STALE_SENDING = timedelta(minutes=15)
 """A delivery 'sending' for longer than this was left by a run that died (sends time out far sooner)."""
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-URL = re.compile(r"^https?://[^\s/?#@]+(?::\d+)?(?:[/?#]\S*)?$")
 JURISDICTION = re.compile(r"^[A-Za-z]{2,8}$")
 
 
-class AlertError(Exception):
+class AlertError(UsageError):
     """A subscription or alert request that cannot be carried out; the message says what to change."""
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """A named topic alert with its filters and where alerts go."""
+    """A named topic alert with its filters and where alerts go (`kind:target` channels, see `scanner.deliver`)."""
 
     name: str
     topic: str
     jurisdictions: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
-    emails: tuple[str, ...] = ()
-    webhooks: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
     backfill_days: int | None = None
     created_at: str = ""
 
-    @property
-    def channels(self) -> list[str]:
-        """Channel names as used in the outbox and in `delivered`: `email:ADDR`, `webhook:URL`."""
-        return [f"email:{a}" for a in self.emails] + [f"webhook:{u}" for u in self.webhooks]
+    def targets(self, kind: str) -> list[str]:
+        return [c.partition(":")[2] for c in self.channels if c.partition(":")[0] == kind]
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "topic": self.topic, "jurisdictions": list(self.jurisdictions),
-                "kinds": list(self.kinds), "email": list(self.emails), "webhook": list(self.webhooks),
-                "backfill_days": self.backfill_days, "created": self.created_at}
+                "kinds": list(self.kinds), "email": self.targets("email"), "webhook": self.targets("webhook"),
+                "channels": list(self.channels), "backfill_days": self.backfill_days, "created": self.created_at}
 
     def row(self) -> dict[str, Any]:
         return {"name": self.name, "topic": self.topic, "jurisdictions": _join(self.jurisdictions),
-                "kinds": _join(self.kinds), "emails": _join(self.emails), "webhooks": _join(self.webhooks),
+                "kinds": _join(self.kinds), "emails": _join(self.targets("email")),
+                "webhooks": _join(self.targets("webhook")), "channels": json.dumps(list(self.channels)),
                 "backfill_days": self.backfill_days, "created_at": self.created_at}
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Subscription":
-        return cls(row["name"], row["topic"], _split(row["jurisdictions"]), _split(row["kinds"]),
-                   _split(row["emails"]), _split(row["webhooks"]), row["backfill_days"], row["created_at"])
+        channels = tuple(json.loads(row["channels"])) if row.get("channels") else (
+            *(f"email:{a}" for a in _split(row["emails"])), *(f"webhook:{u}" for u in _split(row["webhooks"])))
+        return cls(row["name"], row["topic"], _split(row["jurisdictions"]), _split(row["kinds"]), channels,
+                   row["backfill_days"], row["created_at"])
 
 
 def make_subscription(
@@ -115,11 +117,16 @@ def make_subscription(
     *,
     jurisdictions: Iterable[str] = (),
     kinds: Iterable[str] = (),
-    emails: Iterable[str] = (),
-    webhooks: Iterable[str] = (),
+    channels: Iterable[str] = (),
     backfill_days: int | None = None,
 ) -> Subscription:
-    """A validated subscription, created now; raises AlertError naming the first bad value."""
+    """A validated subscription, created now; raises AlertError naming the first bad value.
+
+    `channels` are `kind:target` strings (`email:a@b`, `webhook:https://…`, `teams:…`, `apprise:…`),
+    each checked by its channel in `scanner.deliver`.
+    """
+    from .deliver import parse_channel
+
     if not NAME.match(name):
         raise AlertError(f"subscription name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
     topic = " ".join(topic.split())
@@ -131,39 +138,40 @@ def make_subscription(
     for value in kinds:
         if value not in KINDS:
             raise AlertError(f"--kind {value!r} is not one of {', '.join(KINDS)}")
-    for value in emails:
-        if not EMAIL.match(value):
-            raise AlertError(f"--email {value!r} is not an address like name@example.com")
-    for value in webhooks:
-        if not URL.match(value):
-            raise AlertError(f"--webhook {value!r} is not an http(s) URL")
+    checked = []
+    for value in channels:
+        try:
+            kind, target = parse_channel(value)
+        except UsageError as exc:
+            raise AlertError(str(exc)) from None
+        checked.append(f"{kind}:{target}")
     if backfill_days is not None and backfill_days < 0:
         raise AlertError(f"--backfill {backfill_days} must be 0 or more days")
     return Subscription(
         name, topic, tuple(dict.fromkeys(j.upper() for j in jurisdictions)), tuple(dict.fromkeys(kinds)),
-        tuple(dict.fromkeys(emails)), tuple(dict.fromkeys(webhooks)), backfill_days, utcnow(),
+        tuple(dict.fromkeys(checked)), backfill_days, utcnow(),
     )
 
 
 def subscribe(store: Store, subscription: Subscription, *, replace: bool = False) -> None:
     """Save a subscription; an existing name is an error unless `replace` (which keeps its start time)."""
-    existing = store.subscription(subscription.name)
+    existing = store.alerts.subscription(subscription.name)
     if existing and not replace:
         raise AlertError(f"subscription {subscription.name!r} exists (pass --replace to overwrite it)")
     if existing:
         subscription = Subscription(**{**subscription.__dict__, "created_at": existing["created_at"]})
-    store.save_subscription(subscription.row(), subscription.channels)
+    store.alerts.save_subscription(subscription.row(), subscription.channels)
 
 
 def unsubscribe(store: Store, name: str) -> None:
     """Remove a subscription; alerts not yet delivered to it are dropped with it."""
-    if not store.delete_subscription(name):
-        known = ", ".join(s["name"] for s in store.subscriptions()) or "none"
+    if not store.alerts.delete_subscription(name):
+        known = ", ".join(s["name"] for s in store.alerts.subscriptions()) or "none"
         raise AlertError(f"no subscription {name!r} (known: {known})")
 
 
 def subscriptions(store: Store) -> list[Subscription]:
-    return [Subscription.from_row(r) for r in store.subscriptions()]
+    return [Subscription.from_row(r) for r in store.alerts.subscriptions()]
 
 
 # --- scoring --------------------------------------------------------------------------------------
@@ -176,7 +184,7 @@ class TopicScorer:
         from .match import Matcher
         from .policies import Clause
 
-        rows = store.developments()
+        rows = store.developments.list()
         self.ids = [r["id"] for r in rows]
         self._position = {dev_id: i for i, dev_id in enumerate(self.ids)}
         self._store = store
@@ -184,10 +192,10 @@ class TopicScorer:
         self._chunks = {m: self._chunk_matrix(m) for m in (embed.MULTILINGUAL_MODEL, embed.DEFAULT_MODEL)}
         self._english = np.zeros(len(self.ids), bool)
         self._english[self._chunks[embed.DEFAULT_MODEL][0]] = True  # MiniLM vectors are written for English only
-        self._matches = store.matches_for(self.ids)
-        clauses = [Clause(r["id"], r["title"], r["policy"], r["file"], r["line"], r["text"]) for r in store.clause_rows()]
+        self._matches = _attached_by_development(store, self.ids)
+        clauses = [Clause.from_row(r) for r in store.vectors.clauses()]
         self._matcher = Matcher(clauses, {m: (lambda t, m=m: self._encode(m, t)) for m in self._chunks}) if clauses else None
-        self._profiles = {m: self._clause_profile(m, [f"{c.title}. {c.text}" for c in clauses]) for m in self._chunks} if clauses else {}
+        self._profiles = {m: self._clause_profile(m, [c.embedding_text for c in clauses]) for m in self._chunks} if clauses else {}
 
     def scores(self, topic: str) -> dict[int, float]:
         """Development row id → alert score in [0, 1] for the topic."""
@@ -207,12 +215,12 @@ class TopicScorer:
             "clauses": self._clause_signal(weights),
             "clause_profile": self._profile_signal(weights),
         }
-        z = _fuse({k: _zscore(v) for k, v in signals.items()}, SIGNAL_WEIGHTS)
-        return {dev_id: _logistic(value) for dev_id, value in zip(self.ids, z)}
+        z = scoring.fuse_present({k: scoring.zscore_keep_missing(v) for k, v in signals.items()}, SIGNAL_WEIGHTS)
+        return {dev_id: float(scoring.logistic(value, Z_ALERT, Z_SCALE)) for dev_id, value in zip(self.ids, z)}
 
     def _chunk_matrix(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         """(development position per chunk, chunk vectors) of every chunk the model has a vector for."""
-        rows = [(self._position[d], v) for d, v in self._store.all_chunk_vectors(model) if d in self._position]
+        rows = [(self._position[d], v) for _, d, v in self._store.vectors.chunk_rows(model) if d in self._position]
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         positions = np.fromiter((p for p, _ in rows), np.int64, len(rows))
@@ -226,7 +234,7 @@ class TopicScorer:
         common to all of them (above all the language: a Chinese text is far from every English
         sentence), so topic closeness becomes comparable across languages.
         """
-        from .match import HUB_WEIGHT, _hubness
+        from .match import HUB_NEIGHBOURS, HUB_WEIGHT
 
         positions, vectors = self._chunks[model]
         if not len(positions) or not texts:
@@ -236,7 +244,7 @@ class TopicScorer:
         positions, sims = positions[order], vectors[order] @ clause_vectors.T
         present, starts = np.unique(positions, return_index=True)
         best = np.full((len(self.ids), len(texts)), np.nan)
-        best[present] = np.maximum.reduceat(sims, starts, axis=0) - HUB_WEIGHT * _hubness(clause_vectors)
+        best[present] = np.maximum.reduceat(sims, starts, axis=0) - HUB_WEIGHT * scoring.hubness(clause_vectors, HUB_NEIGHBOURS)
         mean = best.mean(axis=1)
         spread = best.std(axis=1)
         return best, mean, np.where(spread > 1e-9, spread, np.nan)
@@ -252,7 +260,7 @@ class TopicScorer:
 
     def _bm25(self, topic: str) -> np.ndarray:
         scores = np.zeros(len(self.ids))
-        for dev_id, score in self._store.fts_search(topic, len(self.ids)):
+        for dev_id, score in self._store.developments.fts_search(topic, len(self.ids)):
             if dev_id in self._position:
                 scores[self._position[dev_id]] = score
         return scores
@@ -294,36 +302,25 @@ class TopicScorer:
         return [c.id for c in self._matcher.clauses] if self._matcher is not None else []
 
 
+def _attached_by_development(store: Store, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each development's attached clauses (judgments applied) as {"id", "score"}: the attached clause route."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for development_id, clause_id, score in developments.attached_pairs(store):
+        if development_id in out:
+            out[development_id].append({"id": clause_id, "score": score})
+    return out
+
+
 def _reading_cache(store: Store) -> Callable[[str, list[str]], np.ndarray]:
     """Encode using vectors already stored (clauses), without writing: topics are not cached."""
     def encode(model: str, texts: list[str]) -> np.ndarray:
-        hashes = [embed.content_hash(t) for t in texts]
-        cached = store.cached_vectors(model, list(dict.fromkeys(hashes)))
+        hashes = [content_hash(t) for t in texts]
+        cached = store.vectors.cached(model, list(dict.fromkeys(hashes)))
         missing = [t for t, h in dict(zip(texts, hashes)).items() if h not in cached]
         fresh = dict(zip(missing, embed.encode(missing, model))) if missing else {}
         return np.stack([fresh[t] if h not in cached else np.frombuffer(cached[h], "<f4").astype(np.float32)
                          for t, h in zip(texts, hashes)])
     return encode
-
-
-def _zscore(values: np.ndarray) -> np.ndarray:
-    out = np.full(len(values), np.nan)
-    present = ~np.isnan(values)
-    if present.sum() > 1:
-        spread = values[present].std()
-        out[present] = (values[present] - values[present].mean()) / spread if spread > 1e-12 else 0.0
-    return out
-
-
-def _fuse(signals: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
-    """Weighted mean of the z-scores each development has (a missing signal does not count as low)."""
-    total = sum(weights[k] * np.nan_to_num(v) for k, v in signals.items())
-    present = sum(weights[k] * ~np.isnan(v) for k, v in signals.items())
-    return np.where(present > 0, total / np.maximum(present, 1e-12), -math.inf)
-
-
-def _logistic(z: float) -> float:
-    return 0.0 if z == -math.inf else 1.0 / (1.0 + math.exp(-(z - Z_ALERT) / Z_SCALE))
 
 
 # --- deciding and delivering alerts ---------------------------------------------------------------
@@ -352,8 +349,8 @@ def eligible(store: Store, subscription: Subscription) -> list[dict[str, Any]]:
     since = None
     if subscription.backfill_days is not None:
         since = (date.fromisoformat(subscription.created_at[:10]) - timedelta(days=subscription.backfill_days)).isoformat()
-    rows = store.developments(kinds=subscription.kinds, jurisdictions=subscription.jurisdictions)
-    done = store.alerted_ids(subscription.name)
+    rows = store.developments.list(kinds=subscription.kinds, jurisdictions=subscription.jurisdictions)
+    done = store.alerts.alerted_ids(subscription.name)
     return [r for r in rows if r["id"] not in done and (
         r["first_seen"] > subscription.created_at
         or (since is not None and (r["published"] or r["first_seen"][:10]) >= since))]
@@ -384,42 +381,42 @@ def run_alerts(config: Config, store: Store, *, dry_run: bool = False, resend_un
     from .deliver import Courier
 
     if resend_unconfirmed and not dry_run:
-        store.requeue_unconfirmed()
+        store.alerts.requeue_unconfirmed()
     if not dry_run:
-        store.mark_unconfirmed((datetime.now(timezone.utc) - STALE_SENDING).replace(microsecond=0).isoformat())
+        store.alerts.mark_unconfirmed((datetime.now(timezone.utc) - STALE_SENDING).replace(microsecond=0).isoformat())
     new = find_alerts(store, config.alerts.threshold)
     if dry_run:
         queued = _queued(store, ("pending", "failed"))
         fresh = {(a.subscription, a.development_id): a for a in new}
         return AlertRun([*fresh.values(), *(a for k, a in queued.items() if k not in fresh)],
-                        store.deliveries(["unconfirmed"]))
+                        store.alerts.deliveries(["unconfirmed"]))
     by_name = {s.name: s for s in subscriptions(store)}
     for alert in new:
-        development = store.development(alert.development_id) or {}
-        store.add_alert(alert.subscription, alert.development_id, alert.score,
+        development = store.developments.get(alert.development_id) or {}
+        store.alerts.add_alert(alert.subscription, alert.development_id, alert.score,
                         {c: message_id(alert.subscription, development.get("uid", ""), config) for c in alert.pending})
     alerts = {(a.subscription, a.development_id): Alert(a.subscription, a.development_id, a.score) for a in new}
     with Courier(config.alerts) as courier:
-        for delivery in store.deliveries(["pending", "failed"]):
+        for delivery in store.alerts.deliveries(["pending", "failed"]):
             subscription = by_name.get(delivery["subscription"])
-            if subscription is None or not store.claim_delivery(delivery["id"]):
+            if subscription is None or not store.alerts.claim(delivery["id"]):
                 continue
             key = (delivery["subscription"], delivery["development_id"])
             alert = alerts.setdefault(key, Alert(*key, delivery["score"] or 0.0))
-            development = store.development_json([store.development(delivery["development_id"])])[0]
+            development = developments.as_json(store, [store.developments.get(delivery["development_id"])])[0]
             error = courier.send(delivery["channel"], subscription, development, alert.score, delivery["message_id"])
-            store.finish_delivery(delivery["id"], error)
+            store.alerts.finish(delivery["id"], error)
             if error:
                 alert.failed.append({"channel": delivery["channel"], "error": error})
             else:
                 alert.delivered.append(delivery["channel"])
-    return AlertRun(list(alerts.values()), store.deliveries(["unconfirmed"]))
+    return AlertRun(list(alerts.values()), store.alerts.deliveries(["unconfirmed"]))
 
 
 def _queued(store: Store, states: Sequence[str]) -> dict[tuple[str, int], Alert]:
     """Deliveries waiting in the outbox, grouped per alert (for a dry run)."""
     queued: dict[tuple[str, int], Alert] = {}
-    for row in store.deliveries(states):
+    for row in store.alerts.deliveries(states):
         key = (row["subscription"], row["development_id"])
         queued.setdefault(key, Alert(*key, row["score"] or 0.0)).pending.append(row["channel"])
     return queued
@@ -434,10 +431,10 @@ def message_id(subscription: str, development_uid: str, config: Config) -> str:
 
 def alerts_json(store: Store, run: AlertRun) -> dict[str, Any]:
     """The contract's `scan alerts --json` document."""
-    rows = {a.development_id: store.development(a.development_id) for a in run.alerts}
-    developments = {r["id"]: d for r, d in zip(rows.values(), store.development_json(list(rows.values())))}
+    rows = {a.development_id: store.developments.get(a.development_id) for a in run.alerts}
+    shown = {r["id"]: d for r, d in zip(rows.values(), developments.as_json(store, list(rows.values())))}
     return {"alerts": [
-        {"subscription": a.subscription, "development": developments[a.development_id], "score": a.score,
+        {"subscription": a.subscription, "development": shown[a.development_id], "score": a.score,
          "delivered": a.delivered, "failed": a.failed, "pending": a.pending}
         for a in run.alerts
     ], "unconfirmed": [{"subscription": u["subscription"], "channel": u["channel"]} for u in run.unconfirmed]}

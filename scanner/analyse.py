@@ -1,8 +1,10 @@
 """Embed and match the developments that need it, persisting chunks, vectors and clause matches.
 
 Only new work is done: a development is (re)matched when it is new, its text changed, or the
-policy corpus changed (by fingerprint); vectors are looked up by content hash before the model
-runs, so unchanged text — a clause, a chunk — is never encoded twice.
+policy corpus changed (by fingerprint); vectors are looked up by content hash before a model
+runs, so unchanged text — a clause, a chunk — is never encoded twice. Pending developments are
+taken in batches: every chunk of a batch is encoded in one call per model (across developments),
+and each batch's rows are written before the next is read, so memory stays flat on a big crawl.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from scanner import embed
 from scanner.config import Config
 from scanner.policies import Clause, corpus_fingerprint, load_corpus
 from scanner.store import Store
+from scanner.textutil import content_hash
 
 log = logging.getLogger(__name__)
+
+BATCH_DEVELOPMENTS = 32
+"""Developments whose chunks are encoded together: big enough for full encoder batches, small enough to stream."""
 
 
 @dataclass
@@ -27,74 +33,112 @@ class AnalyseResult:
     attached: int
     encoded: int
 
+    def as_json(self) -> dict[str, int]:
+        return {"matched": self.matched, "attached": self.attached, "encoded": self.encoded}
+
+
+class Progress:
+    """What long steps report; the CLI shows it as a bar on a terminal and as lines in a log."""
+
+    def stage(self, name: str, total: int = 0) -> None:
+        """A new step starts (`total` items, 0 when unknown)."""
+
+    def advance(self, done: int) -> None:
+        """`done` items of the current step are finished."""
+
 
 class VectorCache:
-    """An encode function per model that reads and writes the store's embeddings table."""
+    """An encode function per model that reads and writes the store's vector cache, with a memory in front."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, write: bool = True):
         self.store = store
+        self.write = write
         self.encoded = 0
+        self._memory: dict[tuple[str, str], np.ndarray] = {}
 
     def encoder(self, model: str) -> Callable[[list[str]], np.ndarray]:
         return lambda texts: self.encode(model, texts)
 
     def encode(self, model: str, texts: list[str]) -> np.ndarray:
-        hashes = [embed.content_hash(t) for t in texts]
-        cached = self.store.cached_vectors(model, list(dict.fromkeys(hashes)))
-        missing = list(dict.fromkeys(h for h in hashes if h not in cached))
+        """Vectors for `texts` (in order): from memory, else the store, else the model (then saved)."""
+        hashes = [content_hash(t) for t in texts]
+        wanted = [h for h in dict.fromkeys(hashes) if (model, h) not in self._memory]
+        if wanted:
+            for h, blob in self.store.vectors.cached(model, wanted).items():
+                self._memory[(model, h)] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        first_text = dict(zip(hashes, texts))
+        missing = [h for h in dict.fromkeys(hashes) if (model, h) not in self._memory]
         if missing:
-            first_text = {h: t for h, t in zip(hashes, texts)}
             fresh = embed.encode([first_text[h] for h in missing], model)
-            blobs = {h: embed.to_blob(v) for h, v in zip(missing, fresh)}
-            self.store.save_vectors(model, blobs, fresh.shape[1])
-            cached.update(blobs)
+            if self.write:
+                self.store.vectors.save(model, {h: embed.to_blob(v) for h, v in zip(missing, fresh)}, fresh.shape[1])
+            self._memory.update({(model, h): v for h, v in zip(missing, fresh)})
             self.encoded += len(missing)
-        dim = len(next(iter(cached.values()))) // 4 if cached else embed.model_dim(model)
-        return np.stack([embed.from_blob(cached[h], dim) for h in hashes]) if texts else np.zeros((0, dim), np.float32)
+        if not texts:
+            return np.zeros((0, embed.model_dim(model)), np.float32)
+        return np.stack([self._memory[(model, h)] for h in hashes])
 
-
-def chunks_of(title: str, text: str) -> list[str]:
-    """What a development is cut into for matching and search: its title, then sentence windows."""
-    return [c for c in [title.strip(), *embed.chunk_text(text)] if c]
+    def forget(self) -> None:
+        """Drop the in-memory vectors (after a batch is written)."""
+        self._memory.clear()
 
 
 def sync_corpus(config: Config, store: Store) -> tuple[list[Clause], str]:
-    """Load the corpus and mirror it into the store when its files changed."""
+    """Load the corpus; when its files changed, mirror it into the store and record each clause's text version."""
     clauses = load_corpus(config.policies)
     fingerprint = corpus_fingerprint(config.policies)
-    if store.get_state("corpus") != fingerprint:
+    if store.vectors.get_state("corpus") != fingerprint:
         with store.atomic():
-            store.replace_clauses(
-                {"id": c.id, "policy": c.policy, "title": c.title, "file": str(c.file), "line": c.line, "text": c.text}
-                for c in clauses
-            )
-            store.set_state("corpus", fingerprint)
+            rows = [c.row() | {"file": str(c.file)} for c in clauses]
+            store.vectors.replace_clauses(rows)
+            moved = store.workspace.record_versions(rows, {c.id: c.text_hash for c in clauses})
+            store.vectors.retire_clauses(moved["removed"])
+            store.vectors.set_state("corpus", fingerprint)
+        for what, ids in moved.items():
+            if ids and store.vectors.get_state("corpus_seen"):
+                log.info("policy corpus: %s %s", what, ", ".join(ids))
+        store.vectors.set_state("corpus_seen", "1")
     return clauses, fingerprint
 
 
-def analyse(config: Config, store: Store, *, on_progress: Callable[[int, int], None] | None = None) -> AnalyseResult:
+def analyse(config: Config, store: Store, *, progress: Progress | None = None) -> AnalyseResult:
     """Chunk, embed and match every development whose text or corpus changed since it was matched."""
-    from scanner.match import Matcher, detect_lang
+    from scanner.match import Matcher, chunks_of, detect_lang
 
+    progress = progress or Progress()
     clauses, fingerprint = sync_corpus(config, store)
-    pending = store.unmatched(fingerprint)
-    cache = VectorCache(store)
+    pending = store.vectors.unmatched(fingerprint)
     if not pending:
         return AnalyseResult(0, 0, 0)
+    cache = VectorCache(store)
+    progress.stage("loading the language models")
     matcher = Matcher(clauses, encoders={m: cache.encoder(m) for m in (embed.DEFAULT_MODEL, embed.MULTILINGUAL_MODEL)})
-    attached = 0
-    for done, row in enumerate(pending, 1):
-        title, text = row["title"] or "", row["text"] or ""
-        lang = detect_lang(f"{title}\n{text}")
-        chunks = chunks_of(title, text)
-        matches = matcher.match(title, text, lang)
+    progress.stage("matching developments to clauses", len(pending))
+    attached = done = 0
+    for start in range(0, len(pending), BATCH_DEVELOPMENTS):
+        batch = pending[start : start + BATCH_DEVELOPMENTS]
+        prepared = []
+        needed: dict[str, list[str]] = {}
+        for row in batch:
+            title, text = row["title"] or "", row["text"] or ""
+            lang = row["lang"] or detect_lang(f"{title}\n{text}")
+            chunks = chunks_of(title, text)
+            prepared.append((row, title, text, lang, chunks))
+            for model in matcher.models(lang):
+                needed.setdefault(model, []).extend(chunks)
+        for model, texts in needed.items():  # one encoder call per model for the whole batch
+            cache.encode(model, texts)
         with store.atomic():
-            store.save_chunks(row["id"], [(c, embed.content_hash(c)) for c in chunks])
-            store.save_matches(
-                row["id"], row["content_hash"], fingerprint, lang,
-                [{"clause_id": m.clause_id, "score": m.score, "evidence": m.evidence} for m in matches],
-            )
-        attached += bool(matches)
-        if on_progress:
-            on_progress(done, len(pending))
+            for row, title, text, lang, chunks in prepared:
+                matches = matcher.match(title, text, lang)
+                store.vectors.save_chunks(row["id"], [(c, content_hash(c)) for c in chunks])
+                store.vectors.save_matches(row["id"], row["content_hash"], fingerprint,
+                                           [{"clause_id": m.clause_id, "score": m.score, "evidence": m.evidence,
+                                             "tier": 1} for m in matches])
+                if lang and lang != row["lang"]:
+                    store.developments.set_lang(row["id"], lang)
+                attached += bool(matches)
+        done += len(batch)
+        cache.forget()
+        progress.advance(done)
     return AnalyseResult(matched=len(pending), attached=attached, encoded=cache.encoded)

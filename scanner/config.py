@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from scanner import __version__
+from scanner import __version__, sourcetypes
+from scanner.errors import ScanError
 
 DEFAULT_USER_AGENT = f"scan/{__version__} (+https://github.com/scan-horizon/scan)"
 SOURCE_ID = re.compile(r"^[a-z0-9-]+$")
 KINDS = ("regulator", "legal-news", "competitor")
 
 
-class ConfigError(Exception):
+class ConfigError(ScanError):
     """A configuration problem, carrying where it is so the CLI can print `file:line: field: why`."""
 
     def __init__(self, message: str, path: Path | None = None, line: int | None = None, field: str | None = None):
@@ -50,15 +51,13 @@ def _http_url(value: str) -> str:
     return value
 
 
-class Source(_Strict):
+class _SourceBase(_Strict):
+    """What every source has; the target keys (`feed`, `listing`, …) come from `scanner.sourcetypes`."""
+
     id: str
     name: str | None = None
     kind: Literal["regulator", "legal-news", "competitor"]
     jurisdiction: str | None = None
-    feed: str | None = None
-    listing: str | None = None
-    page: str | None = None
-    match: str | None = None
 
     @field_validator("id")
     @classmethod
@@ -67,32 +66,44 @@ class Source(_Strict):
             raise ValueError(f"{value!r} must be lowercase letters, digits and hyphens ([a-z0-9-]+)")
         return value
 
-    @field_validator("feed", "listing", "page")
+    @field_validator(*sourcetypes.REGISTRY, check_fields=False)
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value)
 
     @model_validator(mode="after")
-    def _one_target(self) -> "Source":
-        given = [k for k in ("feed", "listing", "page") if getattr(self, k)]
+    def _one_target(self) -> "_SourceBase":
+        keys = list(sourcetypes.REGISTRY)
+        given = [k for k in keys if getattr(self, k, None)]
         if len(given) != 1:
-            raise ValueError(f"needs exactly one of feed, listing, page (found {', '.join(given) or 'none'})")
-        if self.match is not None and not self.listing:
-            raise ValueError("'match' only applies to a listing source")
+            raise ValueError(f"needs exactly one of {', '.join(keys)} (found {', '.join(given) or 'none'})")
+        allowed = set(sourcetypes.REGISTRY[given[0]].options)
+        for option in sourcetypes.option_keys():
+            if getattr(self, option, None) is not None and option not in allowed:
+                owners = [t.key for t in sourcetypes.REGISTRY.values() if option in t.options]
+                raise ValueError(f"'{option}' only applies to a {' or '.join(owners)} source")
         return self
 
     @property
     def type(self) -> str:
-        """Which crawler path the source takes: feed, listing or page."""
-        return "feed" if self.feed else "listing" if self.listing else "page"
+        """Which registered source type it is: the one target key it sets."""
+        return next(k for k in sourcetypes.REGISTRY if getattr(self, k, None))
 
     @property
     def url(self) -> str:
-        return self.feed or self.listing or self.page or ""
+        return getattr(self, self.type)
 
     @property
     def display_name(self) -> str:
         return self.name or self.id
+
+
+Source = create_model(
+    "Source",
+    __base__=_SourceBase,
+    **{key: (str | None, None) for key in [*sourcetypes.REGISTRY, *sourcetypes.option_keys()]},
+)
+"""A configured source: the base fields plus one optional field per registered target key and option."""
 
 
 class FetchSettings(_Strict):
@@ -128,10 +139,6 @@ class AlertSettings(_Strict):
     webhook_timeout: float = 10
 
 
-class MatchSettings(_Strict):
-    model: str = "all-MiniLM-L6-v2"
-
-
 class _File(_Strict):
     database: str = "scanner.db"
     policies: str = "policies/"
@@ -139,7 +146,6 @@ class _File(_Strict):
     sources: list[Source] = []
     fetch: FetchSettings = FetchSettings()
     alerts: AlertSettings = AlertSettings()
-    match: MatchSettings = MatchSettings()
 
 
 @dataclass(frozen=True)
@@ -153,14 +159,15 @@ class Config:
     sources: tuple[Source, ...]
     fetch: FetchSettings
     alerts: AlertSettings
-    model: str
 
     def source(self, source_id: str) -> Source:
         for source in self.sources:
             if source.id == source_id:
                 return source
-        known = ", ".join(s.id for s in self.sources) or "none configured"
-        raise ConfigError(f"no source {source_id!r} (known: {known})", self.path)
+        from scanner.errors import closest
+
+        hint = closest(source_id, [s.id for s in self.sources]) if self.sources else "none are configured"
+        raise ConfigError(f"no source {source_id!r} ({hint})", self.path)
 
 
 def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -235,7 +242,6 @@ def parse_config(text: str, path: Path | None = None, *, base: Path | None = Non
         sources=tuple(parsed.sources),
         fetch=parsed.fetch,
         alerts=parsed.alerts,
-        model=parsed.match.model,
     )
 
 

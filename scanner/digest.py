@@ -31,7 +31,11 @@ import numpy as np
 
 from scanner.config import Config
 from scanner.embed import DEFAULT_MODEL
+from scanner import developments
+from scanner.lifecycle import to_ics, upcoming
+from scanner.workspace import review_queue
 from scanner.store import Store
+from scanner.textutil import write_atomic
 
 FORMATS = ("md", "html", "atom", "json")
 CLUSTER_MODEL = DEFAULT_MODEL
@@ -44,6 +48,9 @@ distinct stories peak at 0.64, while planted duplicates (law-firm alerts paraphr
 SAME_STORY_MAX_DAYS = 14
 """Reports of one story follow the original within days; a similar item months later is a new story."""
 TREND_WEEKS = 12
+COMING_UP_DAYS = 90
+"""The digest's "Coming up": key dates in this many days after the period ends (not after today: reruns match)."""
+REVIEW_QUEUE_SHOWN = 10
 TOP_CLAUSES = 5
 MAX_DIFF_LINES = 40
 GLOBAL = "Global"
@@ -51,7 +58,10 @@ GLOBAL = "Global"
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _TERM = re.compile(r"\$?\d[\d,.]*%?|\b[A-Z][\w'-]*[A-Z0-9][\w-]*\b|(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w-]+", re.M)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
+_MD_EMPHASIS = re.compile(r"([\\`*~|]|(?<!\w)_|_(?!\w))")
+_MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+_MD_LEADING = re.compile(r"^([#>+-]|\d+[.)])")
 
 
 # --- the period -----------------------------------------------------------------------------
@@ -69,6 +79,11 @@ class Period:
     def name(self) -> str:
         """The file stem: `2026-W47`, or `2026-09-14_2026-11-22` (built from dates, never from raw input)."""
         return self.week or f"{self.start.isoformat()}_{self.end.isoformat()}"
+
+    @property
+    def label(self) -> str:
+        """How a reader sees it: `2026-W47`, or `2026-09-14 to 2026-11-22`."""
+        return self.week or f"{self.start.isoformat()} to {self.end.isoformat()}"
 
     def as_json(self) -> dict[str, Any]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "week": self.week}
@@ -148,23 +163,26 @@ class Digest:
     also_seen: list[dict[str, Any]]
     summary: dict[str, Any]
     trends: dict[str, Any]
+    coming_up: list[dict[str, Any]] = field(default_factory=list)
+    review_queue: list[dict[str, Any]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = [i for g in self.groups for _, items in g.jurisdictions for i in items] + self.also_seen
 
     def as_json(self) -> dict[str, Any]:
-        return {"period": self.period.as_json(), "items": self.items, "summary": self.summary, "trends": self.trends}
+        return {"period": self.period.as_json(), "items": self.items, "summary": self.summary, "trends": self.trends,
+                "coming_up": self.coming_up, "review_queue": self.review_queue}
 
 
 def build_digest(store: Store, period: Period) -> Digest:
     """Everything the renderers need, read from the store in a few queries."""
     weeks = trend_weeks(period)
-    rows = store.developments(since=period.start.isoformat(), until=period.end.isoformat())
-    window = store.developments(since=weeks[0].start.isoformat(), until=weeks[-1].end.isoformat())
+    rows = store.developments.list(since=period.start.isoformat(), until=period.end.isoformat())
+    window = store.developments.list(since=weeks[0].start.isoformat(), until=weeks[-1].end.isoformat())
     corpus = {r["id"]: r for r in [*window, *rows]}
     by_uid = {r["uid"]: r for r in rows}
-    items = store.development_json(rows)
+    items = developments.as_json(store, rows)
     stories = cluster_stories(items, by_uid, _document_vectors(store, [r["id"] for r in rows]),
                               _idf(corpus.values()))
     relevant = [s for s in stories if s["clauses"]]
@@ -175,6 +193,8 @@ def build_digest(store: Store, period: Period) -> Digest:
         also_seen=also_seen,
         summary=_summary(store, period, items, stories),
         trends=_trends(store, weeks, list(corpus.values())),
+        coming_up=upcoming(store, COMING_UP_DAYS, today=period.end),
+        review_queue=review_queue(store, limit=REVIEW_QUEUE_SHOWN, today=period.end),
     )
 
 
@@ -218,7 +238,7 @@ def group_items(items: list[dict[str, Any]]) -> list[Group]:
 def _document_vectors(store: Store, ids: list[int]) -> dict[int, np.ndarray]:
     """One unit vector per development: the mean of its stored chunk vectors."""
     chunks: dict[int, list[np.ndarray]] = defaultdict(list)
-    for development_id, blob in store.chunk_vectors_for(CLUSTER_MODEL, ids):
+    for _, development_id, blob in store.vectors.chunk_rows(CLUSTER_MODEL, ids):
         chunks[development_id].append(np.frombuffer(blob, dtype="<f4"))
     vectors = {}
     for development_id, parts in chunks.items():
@@ -305,7 +325,7 @@ def _merge(members: list[dict[str, Any]]) -> dict[str, Any]:
         members, key=lambda m: (not m["clauses"], m["kind"] != "regulator", -relevance(m), _ordinal(day_of(m)), m["id"])
     )
     lead, others = members[0], members[1:]
-    related = [{"url": m["url"], "source": m["source"], "title": m["title"]} for m in others]
+    related = [{"url": m["url"], "source": m["source"], "source_name": m.get("source_name"), "title": m["title"]} for m in others]
     return {**lead, "related": related}
 
 
@@ -313,8 +333,9 @@ def _merge(members: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _summary(store: Store, period: Period, items: list[dict[str, Any]], stories: list[dict[str, Any]]) -> dict[str, Any]:
-    names = {s["id"]: s["name"] for s in store.source_health()}
-    failed = store.failed_sources_between(period.start.isoformat(), (period.end + timedelta(days=1)).isoformat())
+    health = store.sources.health()
+    names = {s["id"]: s["name"] for s in health}
+    failed = store.sources.failed_between(period.start.isoformat(), (period.end + timedelta(days=1)).isoformat())
     return {
         "developments": len(items),
         "stories": len(stories),
@@ -327,6 +348,8 @@ def _summary(store: Store, period: Period, items: list[dict[str, Any]], stories:
             for f in failed
         ],
         "top_clauses": _top_clauses(stories),
+        "same_text_sources": [{"source": h["id"], "name": h["name"] or h["id"], "pages": h["same_text"]}
+                              for h in health if h["same_text"]],
     }
 
 
@@ -357,7 +380,7 @@ def trend_weeks(period: Period) -> list[Period]:
 def _trends(store: Store, weeks: list[Period], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Developments per policy area per week (one development counts once in each area it touches)."""
     index = {w.start: n for n, w in enumerate(weeks)}
-    matches = store.matches_for(r["id"] for r in rows)
+    matches = {r["id"]: [c for c in d["clauses"]] for r, d in zip(rows, developments.as_json(store, rows))}
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(weeks))
     for row in rows:
         day = day_of(row)
@@ -407,23 +430,12 @@ def write_files(digest: Digest, formats: Iterable[str], folder: Path) -> list[Pa
     written = []
     for fmt in formats:
         target = folder / f"{digest.period.name}.{fmt}"
-        _write_atomic(target, render(digest, fmt))
+        write_atomic(target, render(digest, fmt))
         written.append(target)
+    calendar = folder / "deadlines.ics"
+    write_atomic(calendar, to_ics(digest.coming_up))
+    written.append(calendar)
     return written
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _view(digest: Digest) -> dict[str, Any]:
@@ -470,6 +482,7 @@ def _templates(html: bool):
     env.filters["diff_lines"] = diff_lines
     env.filters["built"] = MdRaw  # only for the output of the template's own macros
     env.filters["score"] = lambda value: f"{value:.2f}"
+    env.filters["quoted"] = quoted
     return env
 
 
@@ -484,8 +497,26 @@ def _md_finalize(value: Any) -> Any:
 
 
 def md_escape(text: str) -> str:
-    """One line of inert Markdown: whitespace collapsed (no new blocks) and markup characters escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """One line of inert Markdown that still reads cleanly as plain text.
+
+    Whitespace is collapsed (no new blocks) and only what Markdown would act on is escaped: emphasis
+    and code characters, a bracket pair that could make a link, a `<` that could open a tag or an
+    autolink, an `&` that could form an entity, a leading `#`, `>`, `-`, `+` or digit-dot. So
+    "HM Revenue & Customs" and "[Errno -2]" stay as they are.
+    """
+    line = " ".join(text.split())
+    line = _MD_EMPHASIS.sub(r"\\\1", line)
+    if "](" in line or "][" in line or re.search(r"\[[^\]]*\]:", line):
+        line = line.replace("[", "\\[").replace("]", "\\]")
+    line = _MD_TAG.sub(r"\\<", line)
+    line = _MD_ENTITY.sub(r"\\&", line)
+    return _MD_LEADING.sub(r"\\\1", line)
+
+
+def quoted(text: str | None) -> str:
+    """Evidence in curly quotes, without doubling quotes the sentence already starts or ends with."""
+    inner = (text or "").strip().strip('"“”\'‘’«»„').strip()
+    return f"“{inner}”" if inner else ""
 
 
 def safe_url(url: str | None) -> str | None:
@@ -537,7 +568,7 @@ def _atom(digest: Digest) -> bytes:
     period = digest.period
     feed = FeedGenerator()
     feed.id(f"urn:scan:digest:{period.name}")
-    feed.title(f"Horizon scan digest {period.name}")
+    feed.title(f"Horizon scan digest {period.label}")
     feed.subtitle(f"Developments published {period.start} to {period.end}")
     feed.author(name="scan")
     feed.generator("scan", version=__version__)
@@ -550,7 +581,7 @@ def _atom(digest: Digest) -> bytes:
         stamp = _timestamp(day_of(item), period.end)
         entry.published(stamp)
         entry.updated(stamp)
-        entry.author(name=_xml(item["source"]))
+        entry.author(name=_xml(item.get("source_name") or item["source"]))
         if safe_url(item["url"]):
             entry.link(href=_xml(safe_url(item["url"])), rel="alternate")
         entry.content(_xml(fragment.render(item=item)), type="html")

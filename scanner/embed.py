@@ -39,9 +39,7 @@ _ABBREVIATION = re.compile(r"(?:\b[A-Za-z]|\b(?:Mr|Mrs|Ms|Dr|Prof|Inc|Ltd|Co|Cor
 _PARAGRAPH = re.compile(r"\n\s*\n|\n(?=\s*[-*•]\s)")
 
 
-def content_hash(text: str) -> str:
-    """sha256 hex of the UTF-8 text: the cache key (with the model name) for its vector."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+from scanner.textutil import content_hash  # noqa: E402  the cache key (with the model name) for a vector
 
 
 def to_blob(vec: np.ndarray) -> bytes:

@@ -27,6 +27,8 @@ import numpy as np
 from . import embed
 from .match import Matcher, tokens
 from .policies import Clause, load_corpus
+from .records import Development
+from .textutil import content_hash
 
 if TYPE_CHECKING:
     from .config import Config
@@ -179,7 +181,7 @@ def store_quality(store: "Store", eval_dir: Path, labels: Mapping[int, str]) -> 
     items = read_jsonl(eval_dir / "dev.jsonl")
     queries = read_jsonl(eval_dir / "queries-dev.jsonl")
     by_label = {label: row_id for row_id, label in labels.items()}
-    stored = store.matches_for(by_label.values())
+    stored = store.vectors.matches_for(by_label.values())
     rows = [{"item": item, "attached": [m["id"] for m in stored.get(by_label.get(item["id"]), [])]}
             for item in items if item["id"] in by_label]
     timings: list[float] = []
@@ -196,24 +198,14 @@ def store_quality(store: "Store", eval_dir: Path, labels: Mapping[int, str]) -> 
         "search": {"scan": search_ndcg_at_10(scan_search, queries)},
         "search_p50_ms": round(1000 * float(np.median(timings)), 1) if timings else math.nan,
     }
-    alert_quality = _alert_quality()
     subscriptions = eval_dir / "subscriptions-dev.json"
-    if alert_quality is not None and subscriptions.is_file():
+    if subscriptions.is_file():
+        from .evaluate_alerts import alert_quality
+
         quality = alert_quality(store, json.loads(subscriptions.read_text(encoding="utf-8")), labels)
         result["alerts"] = {k: quality[k] for k in ("threshold", "precision", "recall", "alerts") if k in quality}
+        result["alerts"]["leave_one_out"] = quality["leave_one_out"]
     return result
-
-
-def _alert_quality() -> Callable[..., dict[str, Any]] | None:
-    """`alert_quality(store, subscriptions, labels)` from the alerts evaluation, when it is installed."""
-    for module in ("scanner.evaluate_alerts", "scanner.alerts"):
-        try:
-            found = getattr(__import__(module, fromlist=["alert_quality"]), "alert_quality", None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    return None
 
 
 def search_baselines(eval_dir: Path, encode: Callable[[list[str]], np.ndarray]) -> dict[str, float]:
@@ -247,7 +239,7 @@ def search_variants(store: "Store", eval_dir: Path) -> dict[str, float]:
     from .search import rank
 
     queries = read_jsonl(Path(eval_dir) / "queries-dev.jsonl")
-    labels = {r["id"]: r["uid"] for r in store.developments()}
+    labels = {r["id"]: r["uid"] for r in store.developments.list()}
     return {name: search_ndcg_at_10(
                 lambda q, m=model, w=weights: [labels[h.development_id] for h in rank(store, q, limit=10, model=m, weights=w)],
                 queries)
@@ -260,7 +252,7 @@ def label_ids(store: "Store", items: Iterable[Mapping[str, Any]]) -> dict[int, s
     known = {i["id"] for i in items}
     by_title = {_norm_title(i["title"]): i["id"] for i in items}
     out = {}
-    for row in store.developments():
+    for row in store.developments.list():
         label = row["uid"] if row["uid"] in known else by_title.get(_norm_title(row["title"] or ""))
         if label:
             out[row["id"]] = label
@@ -296,14 +288,17 @@ def build_eval_store(eval_dir: Path, folder: Path) -> tuple["Config", "Store", A
     store = Store.open(config.database)
     with store.atomic():
         for item in read_jsonl(Path(eval_dir) / "dev.jsonl"):
-            store.add_development({
-                "uid": item["id"], "source_id": source_slug(item["source"]), "kind": item["kind"],
-                "jurisdiction": item.get("jurisdiction"), "url": EVAL_URL + item["id"],
-                "canonical_url": EVAL_URL + item["id"], "title": item["title"], "text": item["text"],
-                "summary": item["text"][:200], "published": item["published"],
-                "content_hash": embed.content_hash(f"{item['title']}\n{item['text']}"), "lang": item.get("lang"),
-            })
+            store.developments.add(eval_development(item).row())
     return config, store, analyse(config, store)
+
+
+def eval_development(item: Mapping[str, Any]) -> Development:
+    """A labelled item as the development `scan` would store (its uid is the label id)."""
+    return Development(
+        uid=item["id"], source=source_slug(item["source"]), kind=item["kind"], url=EVAL_URL + item["id"],
+        canonical_url=EVAL_URL + item["id"], title=item["title"], text=item["text"], summary=item["text"][:200],
+        published=item["published"], content_hash=content_hash(f"{item['title']}\n{item['text']}"),
+        jurisdiction=item.get("jurisdiction"), lang=item.get("lang"))
 
 
 def eval_corpus_hash(eval_dir: Path) -> str:

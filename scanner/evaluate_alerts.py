@@ -27,7 +27,7 @@ from .store import Store
 def dev_ids_by_title(store: Store, items: Iterable[Mapping[str, Any]]) -> dict[int, str]:
     """Development row id → labelled item id, matched on whitespace-normalised title."""
     by_title = {_norm(i["title"]): i["id"] for i in items}
-    return {r["id"]: by_title[_norm(r["title"] or "")] for r in store.developments() if _norm(r["title"] or "") in by_title}
+    return {r["id"]: by_title[_norm(r["title"] or "")] for r in store.developments.list() if _norm(r["title"] or "") in by_title}
 
 
 def alert_quality(
@@ -44,7 +44,7 @@ def alert_quality(
     developments still count as false alerts when they alert. `sweep` adds P/R at other thresholds.
     """
     scorer = TopicScorer(store)
-    rows = store.developments()
+    rows = store.developments.list()
     scored = []
     for sub in subscriptions:
         allowed = {j.upper() for j in sub.get("jurisdictions") or []}
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     items = [json.loads(line) for line in (args.eval_dir / "dev.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     subscriptions = json.loads((args.eval_dir / "subscriptions-dev.json").read_text(encoding="utf-8"))
-    with Store.open(args.db) as store:
+    with Store.open(args.db, readonly=True) as store:
         result = alert_quality(store, subscriptions, dev_ids_by_title(store, items),
                                sweep=[i / 20 for i in range(1, 20)] if args.sweep else ())
     if args.json:

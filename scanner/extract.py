@@ -17,13 +17,15 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import courlan
 
+from scanner.errors import ScanError
+
 log = logging.getLogger(__name__)
 
 MIN_TEXT_CHARS = 40
 SUMMARY_CHARS = 280
 
 
-class ExtractError(Exception):
+class ExtractError(ScanError):
     """Nothing usable came out of a document; the message says why."""
 
 

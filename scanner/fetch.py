@@ -27,6 +27,7 @@ import httpx
 from protego import Protego
 
 from scanner.config import FetchSettings
+from scanner.errors import ScanError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ MAX_RETRY_AFTER_S = 120.0  # a longer Retry-After ends the attempt: sleeping it 
 BODY_TIME_FACTOR = 3
 
 
-class FetchError(Exception):
+class FetchError(ScanError):
     """A fetch that failed, with a short category (timeout, http, too-large, refused, robots, …)."""
 
     def __init__(
@@ -215,7 +216,10 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         for attempt in range(self.settings.retries + 1):
             try:
-                return self._follow(url, headers, (trusted_host or "").lower())
+                log.debug("GET %s%s", url, " (conditional)" if headers else "")
+                response = self._follow(url, headers, (trusted_host or "").lower())
+                log.debug("GET %s -> %s, %d bytes", url, response.status, len(response.body))
+                return response
             except FetchError as exc:
                 if exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER_S:
                     raise FetchError(
@@ -228,7 +232,9 @@ class Fetcher:
                     if attempt:
                         raise FetchError(exc.url, exc.category, f"{exc.reason} after {attempt} retries", exc.status) from None
                     raise
-                time.sleep(exc.retry_after if exc.retry_after is not None else min(0.5 * 2.0**attempt, 30.0))
+                pause = exc.retry_after if exc.retry_after is not None else min(0.5 * 2.0**attempt, 30.0)
+                log.debug("retry %d of %s in %.1fs: %s", attempt + 1, url, pause, exc.reason)
+                time.sleep(pause)
         raise AssertionError("unreachable")
 
     def _follow(self, url: str, headers: dict[str, str], trusted_host: str) -> Response:
@@ -237,8 +243,10 @@ class Fetcher:
             public_only = self._check_allowed(current, trusted_host)
             response = self._request(current, headers, public_only)
             if response is None:
+                log.debug("skip %s: disallowed by robots.txt", current)
                 raise FetchError(current, "robots", "disallowed by robots.txt")
             if isinstance(response, str):
+                log.debug("redirect %s -> %s", current, response)
                 current = response
                 continue
             return response

@@ -27,11 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from . import embed
+from . import embed, scoring
 from .policies import Clause
 
 Encoder = Callable[[list[str]], np.ndarray]
@@ -58,6 +57,23 @@ HUB_NEIGHBOURS = 10
 SIGNAL_WEIGHTS = {"e5_mix": 1.0, "e5_top2": 1.0, "minilm_mix": 1.0, "bm25": 0.5}
 
 _TOKEN = re.compile(r"\w+")
+
+
+def chunks_of(title: str, text: str) -> list[str]:
+    """What a development is cut into for matching and search: its title, then sentence windows."""
+    return [c for c in [title.strip(), *embed.chunk_text(text)] if c]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One development scored against every clause: fused z-scores, [0, 1] scores and what evidence needs."""
+
+    lang: str
+    chunks: list[str]
+    z: np.ndarray
+    score: np.ndarray
+    best_chunk: np.ndarray
+    topical: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -95,32 +111,36 @@ class Matcher:
         self.clauses = list(clauses)
         self._encoders = dict(encoders or {})
         self._bm25 = BM25Okapi([tokens(f"{c.policy}\n{c.title}\n{c.text}") for c in self.clauses])
-        texts = [f"{c.title}. {c.text}" for c in self.clauses]
+        texts = [c.embedding_text for c in self.clauses]
         self._vectors = {m: self._encode(m, texts) for m in (FAST_MODEL, MULTILINGUAL_MODEL)}
-        self._hub = {m: HUB_WEIGHT * _hubness(v) for m, v in self._vectors.items()}
+        self._hub = {m: HUB_WEIGHT * scoring.hubness(v, HUB_NEIGHBOURS) for m, v in self._vectors.items()}
 
     def match(self, title: str, text: str, lang: str | None = None) -> list[ClauseMatch]:
         """The clauses to attach, best first; `[]` for a development unrelated to the corpus."""
         scored = self._score(title, text, lang)
         chosen = self._attach(scored)
         evidence = self._evidence(title, text, scored, chosen)
-        return [self._clause_match(i, scored["score"][i], evidence[i]) for i in chosen]
+        return [self._clause_match(i, scored.score[i], evidence[i]) for i in chosen]
 
     def rank(self, title: str, text: str, lang: str | None = None) -> list[ClauseMatch]:
         """Every clause with its score, best first, without thresholds or evidence (for evaluation)."""
         scored = self._score(title, text, lang)
-        order = np.argsort(-scored["z"], kind="stable")
-        return [self._clause_match(i, scored["score"][i], "") for i in order]
+        order = np.argsort(-scored.z, kind="stable")
+        return [self._clause_match(i, scored.score[i], "") for i in order]
 
     def _encode(self, model: str, texts: list[str]) -> np.ndarray:
         encode = self._encoders.get(model) or embed.encoder(model)
         return np.asarray(encode(texts), dtype=np.float32)
 
-    def _score(self, title: str, text: str, lang: str | None) -> dict[str, Any]:
+    def models(self, lang: str) -> tuple[str, ...]:
+        """The encoders a development in `lang` is scored with (so a caller can encode a batch ahead)."""
+        return (MULTILINGUAL_MODEL, FAST_MODEL) if _normalise_lang(lang) == ENGLISH else (MULTILINGUAL_MODEL,)
+
+    def _score(self, title: str, text: str, lang: str | None) -> Scored:
         """Per-clause signals, fused z-scores and [0, 1] scores for one development."""
         whole = f"{title}\n{text}".strip()
         lang = _normalise_lang(lang) or detect_lang(whole)
-        chunks = [c for c in [title.strip(), *embed.chunk_text(text)] if c]
+        chunks = chunks_of(title, text)
         e5 = self._dense(MULTILINGUAL_MODEL, chunks)
         signals = {"e5_mix": e5["mix"], "e5_top2": e5["top2"]}
         minilm = None
@@ -129,9 +149,9 @@ class Matcher:
             signals["minilm_mix"] = minilm["mix"]
             signals["bm25"] = self._bm25.get_scores(tokens(whole))
         weights = {k: SIGNAL_WEIGHTS[k] for k in signals}
-        z = sum(w * _zscore(signals[k]) for k, w in weights.items()) / sum(weights.values())
-        return {"lang": lang, "chunks": chunks, "z": z, "score": _logistic(z),
-                "best_chunk": e5["best_chunk"], "topical": None if minilm is None else minilm["mix"]}
+        z = sum(w * scoring.zscore(signals[k]) for k, w in weights.items()) / sum(weights.values())
+        return Scored(lang, chunks, z, scoring.logistic(z, Z_ATTACH, Z_SCALE), e5["best_chunk"],
+                      None if minilm is None else minilm["mix"])
 
     def _dense(self, model: str, chunks: list[str], whole: str | None = None) -> dict[str, np.ndarray]:
         """Best-chunk, whole-text and top-2 cosines per clause, hub-corrected."""
@@ -139,7 +159,7 @@ class Matcher:
         chunk_vectors = self._encode(model, chunks)
         sims = chunk_vectors @ clause_vectors.T
         if whole is None:
-            whole_vector = _unit(chunk_vectors.mean(axis=0))
+            whole_vector = scoring.unit(chunk_vectors.mean(axis=0))
         else:
             whole_vector = self._encode(model, [whole])[0]
         best = sims.max(axis=0)
@@ -147,19 +167,19 @@ class Matcher:
         mix = 0.5 * best + 0.5 * (clause_vectors @ whole_vector)
         return {"mix": mix - hub, "top2": top2 - hub, "best_chunk": sims.argmax(axis=0)}
 
-    def _attach(self, scored: dict[str, Any]) -> list[int]:
+    def _attach(self, scored: Scored) -> list[int]:
         """Indices of clauses to attach, best first (see the module docstring for the rules)."""
-        z, topical = scored["z"], scored["topical"]
+        z, topical = scored.z, scored.topical
         order = np.argsort(-z, kind="stable")
         best = z[order[0]]
         if topical is None and best < MIN_CROSSLINGUAL_TOP_Z:
             return []
         chosen = [int(i) for i in order
-                  if scored["score"][i] >= ATTACH_THRESHOLD and z[i] >= best - RELATIVE_MARGIN_Z
+                  if scored.score[i] >= ATTACH_THRESHOLD and z[i] >= best - RELATIVE_MARGIN_Z
                   and (topical is None or topical[i] >= MIN_TOPICAL_COSINE)]
         return chosen[:MAX_ATTACHED]
 
-    def _evidence(self, title: str, text: str, scored: dict[str, Any], chosen: list[int]) -> dict[int, str]:
+    def _evidence(self, title: str, text: str, scored: Scored, chosen: list[int]) -> dict[int, str]:
         """For each chosen clause, the sentence of its best-matching chunk closest to the clause.
 
         Only the sentences of those chunks are encoded, which keeps evidence cheap; the title is
@@ -168,13 +188,13 @@ class Matcher:
         sentences = embed.split_sentences(text)
         candidates: dict[int, list[str]] = {}
         for i in chosen:
-            chunk = scored["chunks"][scored["best_chunk"][i]]
+            chunk = scored.chunks[scored.best_chunk[i]]
             inside = [s for s in sentences if s in chunk] if chunk != title.strip() else []
             candidates[i] = inside or [title.strip() or chunk]
         unique = list(dict.fromkeys(s for group in candidates.values() for s in group))
         if not unique:
             return {}
-        model = FAST_MODEL if scored["lang"] == ENGLISH else MULTILINGUAL_MODEL  # MiniLM is ~2x cheaper
+        model = FAST_MODEL if scored.lang == ENGLISH else MULTILINGUAL_MODEL  # MiniLM is ~2x cheaper
         vectors = dict(zip(unique, self._encode(model, unique)))
         clause_vectors = self._vectors[model]
         return {i: max(group, key=lambda s: float(vectors[s] @ clause_vectors[i]))
@@ -183,28 +203,6 @@ class Matcher:
     def _clause_match(self, i: int, score: float, evidence: str) -> ClauseMatch:
         clause = self.clauses[i]
         return ClauseMatch(clause.id, clause.title, clause.policy, round(float(score), 4), evidence)
-
-
-def _hubness(vectors: np.ndarray) -> np.ndarray:
-    """Each clause's mean cosine to its nearest other clauses: how generic it is."""
-    sims = vectors @ vectors.T
-    np.fill_diagonal(sims, -1.0)
-    k = max(1, min(HUB_NEIGHBOURS, len(vectors) - 1))
-    return np.sort(sims, axis=1)[:, -k:].mean(axis=1) if len(vectors) > 1 else np.zeros(len(vectors))
-
-
-def _zscore(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    spread = values.std()
-    return (values - values.mean()) / spread if spread > 1e-12 else np.zeros_like(values)
-
-
-def _logistic(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(z - Z_ATTACH) / Z_SCALE))
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
 def _normalise_lang(lang: str | None) -> str | None:

@@ -10,13 +10,18 @@ hand and needs to know exactly where to look.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from scanner.errors import ScanError
+
 CLAUSE_HEADING = re.compile(r"^##(?!#)\s*(?P<rest>.*?)\s*#*\s*$")
 POLICY_HEADING = re.compile(r"^#(?!#)\s*(?P<title>.*?)\s*#*\s*$")
 CLAUSE_ID = re.compile(r"^(?P<id>[A-Z][A-Z0-9]*(?:-[A-Z][A-Z0-9]*)*-\d+(?:\.\d+)*)(?:\s+(?P<title>.*))?$")
+log = logging.getLogger(__name__)
+
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -31,8 +36,26 @@ class Clause:
     line: int
     text: str
 
+    @property
+    def embedding_text(self) -> str:
+        """What a clause is encoded as, everywhere (matching, search's clause route, alerts)."""
+        return f"{self.title}. {self.text}"
 
-class CorpusError(Exception):
+    @property
+    def text_hash(self) -> str:
+        """Identifies this version of the clause's wording (title and text), for its history and reviews."""
+        return hashlib.sha256(f"{self.title}\n{self.text}".encode("utf-8")).hexdigest()[:16]
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Clause":
+        return cls(row["id"], row["title"] or "", row["policy"] or "", row["file"] or "", row["line"] or 0, row["text"] or "")
+
+    def row(self) -> dict[str, object]:
+        return {"id": self.id, "policy": self.policy, "title": self.title, "file": self.file, "line": self.line,
+                "text": self.text}
+
+
+class CorpusError(ScanError):
     """The corpus cannot be used; `path` and `line` say where (line is None for whole files)."""
 
     def __init__(self, path: Path | str, line: int | None, message: str):
@@ -67,7 +90,10 @@ def load_corpus(folder: Path) -> list[Clause]:
     clauses: list[Clause] = []
     seen: dict[str, Clause] = {}
     for path in policy_files(folder):
-        for clause in parse_policy(path, _decode(path)):
+        found = parse_policy(path, _decode(path))
+        if not found:
+            log.warning("%s: no clause headings (like '## GIFT-3 Title'); the file is ignored", path)
+        for clause in found:
             first = seen.get(clause.id)
             if first is not None:
                 raise CorpusError(path, clause.line,

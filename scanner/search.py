@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from . import embed
+from . import developments as development_views, embed, scoring
 from .store import Store
+from .policies import Clause
+from .textutil import content_hash
 
 DENSE_MODEL = embed.MULTILINGUAL_MODEL
 """Vectors searched at query time: e5 encodes a query without torch, and across languages."""
@@ -70,7 +72,7 @@ class SearchIndex:
 
     @classmethod
     def load(cls, store: Store, model: str) -> "SearchIndex":
-        rows = store.chunk_vector_rows(model)
+        rows = store.vectors.chunk_rows(model)
         if rows:
             vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
             vectors = vectors.astype(np.float32)
@@ -78,10 +80,10 @@ class SearchIndex:
             vectors = np.zeros((0, 0), np.float32)
         developments = np.array([r[1] for r in rows], np.int64)
         segments, starts = np.unique(developments, return_index=True)  # rows come grouped by development
-        clauses = store.clause_rows()
+        clauses = store.vectors.clauses()
         clause_ids = [c["id"] for c in clauses]
         position = {c: i for i, c in enumerate(clause_ids)}
-        matches = [m for m in store.match_rows() if m[1] in position]
+        matches = [m for m in development_views.attached_pairs(store) if m[1] in position]
         return cls(
             chunk_ids=np.array([r[0] for r in rows], np.int64),
             chunk_developments=developments,
@@ -108,7 +110,7 @@ _indexes_lock = threading.Lock()
 def search_index(store: Store, model: str = DENSE_MODEL) -> SearchIndex:
     """The index of `model` for this database, cached in-process until the store changes."""
     key = (str(store.path.resolve()), model)
-    marker = store.search_marker()
+    marker = store.vectors.marker()
     with _indexes_lock:
         cached = _indexes.get(key)
         if cached and cached[0] == marker:
@@ -141,12 +143,12 @@ def rank(
     """Developments ranked by the fused signals; `weights` (default `WEIGHTS`) may switch one off."""
     filters = filters or {}
     weights = WEIGHTS if weights is None else weights
-    ids = np.array(sorted(store.filtered_ids(**filters)), np.int64)
+    ids = np.array(sorted(store.developments.filtered_ids(**filters)), np.int64)
     if not len(ids) or not query.strip() or limit <= 0:
         return []
     signals: dict[str, np.ndarray] = {}
     if weights.get("bm25"):
-        lexical = store.fts_search(query, FTS_DEPTH, **filters)
+        lexical = store.developments.fts_search(query, FTS_DEPTH, **filters)
         if lexical:
             signals["bm25"] = _scatter(ids, [d for d, _ in lexical], [s for _, s in lexical], fill=0.0)
     best_chunk: dict[int, int] | _BestChunks = {}
@@ -159,7 +161,7 @@ def rank(
             signals["clauses"] = _clause_route(index, ids, vector, query)
     if not signals:
         return []
-    total = sum(weights[name] * _zscore(values) for name, values in signals.items())
+    total = sum(weights[name] * scoring.zscore_fill_lowest(values) for name, values in signals.items())
     # A development no signal reached (no query word, never embedded or matched) is not a result.
     reached = np.zeros(len(ids), bool)
     for name, values in signals.items():
@@ -191,10 +193,10 @@ def search(
     hits = rank(store, query, filters=filters, limit=limit, encode_query=encode_query)
     if not hits:
         return []
-    rows = {r["id"]: r for r in store.developments(ids=[h.development_id for h in hits])}
+    rows = {r["id"]: r for r in store.developments.list(ids=[h.development_id for h in hits])}
     hits = [h for h in hits if h.development_id in rows]
-    chunks = store.chunk_texts(rows)
-    items = store.development_json([rows[h.development_id] for h in hits])
+    chunks = store.vectors.chunk_texts(rows)
+    items = development_views.as_json(store, [rows[h.development_id] for h in hits])
     for item, hit in zip(items, hits):
         row = rows[hit.development_id]
         item["score"] = round(hit.score, 4)
@@ -261,10 +263,10 @@ def _clause_route(index: SearchIndex, ids: np.ndarray, vector: np.ndarray, query
 
     parts = []
     if index.clause_vectors is not None:
-        parts.append((1.0, _zscore(index.clause_vectors @ vector)))
+        parts.append((1.0, scoring.zscore(index.clause_vectors @ vector)))
     words = tokens(query)
     if words:
-        parts.append((CLAUSE_BM25_WEIGHT, _zscore(index.clause_bm25.get_scores(words))))
+        parts.append((CLAUSE_BM25_WEIGHT, scoring.zscore(index.clause_bm25.get_scores(words))))
     if not parts:
         return np.full(len(ids), np.nan)
     clause_score = sum(w * s for w, s in parts) / sum(w for w, _ in parts)
@@ -290,23 +292,12 @@ def _scatter(ids: np.ndarray, keys: list[int], values: list[float], fill: float)
     return out
 
 
-def _zscore(values: np.ndarray) -> np.ndarray:
-    """Standardise; a development without the signal (NaN) gets the lowest value seen."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.zeros_like(values)
-    values = np.where(finite, values, values[finite].min())
-    spread = values.std()
-    return (values - values.mean()) / spread if spread > 1e-12 else np.zeros_like(values)
-
-
 def _clause_vectors(store: Store, clauses: list[dict[str, Any]], model: str) -> np.ndarray | None:
     """The clause vectors `analyse` cached (text as `match.Matcher` encodes it), or None if any is missing."""
     if not clauses:
         return None
-    hashes = [embed.content_hash(f"{c['title']}. {c['text']}") for c in clauses]
-    found = store.cached_vectors(model, hashes)
+    hashes = [content_hash(Clause.from_row(c).embedding_text) for c in clauses]
+    found = store.vectors.cached(model, hashes)
     if len(found) < len(set(hashes)):
         return None
     vectors = np.stack([np.frombuffer(found[h], dtype="<f4") for h in hashes]).astype(np.float32)

@@ -79,3 +79,10 @@ class Site:
         source.close()
         target.close()
         return config_path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the analysed example site is slow (the session pays minutes for it once)."""
+    for item in items:
+        if "analysed_site" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -72,7 +72,7 @@ def site(analysed_site, tmp_path: Path) -> Path:
     config_path = analysed_site.copy_to(tmp_path / "site")
     config = load_config(config_path)
     with Store.open(config.database) as store:
-        store.add_development({
+        store.developments.add({
             "uid": "hostile0000000001", "source_id": "tweede-kamer-der-staten-generaal", "kind": "regulator",
             "jurisdiction": "NL", "url": "https://example.org/loot-ban", "canonical_url": "https://example.org/loot-ban",
             "title": HOSTILE_TITLE, "published": "2026-11-20", "content_hash": "hostile-content-1",
@@ -210,7 +210,7 @@ def test_interrupted_send_is_not_repeated_automatically(site: Path, httpserver) 
         from scanner.alerts import find_alerts
 
         alert = find_alerts(store)[0]
-        store.add_alert(alert.subscription, alert.development_id, alert.score, {c: "<m@x>" for c in alert.pending})
+        store.alerts.add_alert(alert.subscription, alert.development_id, alert.score, {c: "<m@x>" for c in alert.pending})
         store.db.execute("update outbox set state = 'sending', updated_at = '2000-01-01T00:00:00+00:00'")
         store.db.conn.commit()
     result = invoke("alerts", "--json", "--config", str(site))
@@ -251,3 +251,42 @@ def test_alert_quality_on_dev_subscriptions(analysed_site) -> None:
         assert len(dev_ids) >= 59
         quality = alert_quality(store, subscriptions, dev_ids)
     assert quality["precision"] >= 0.9 and quality["recall"] >= 0.75, quality
+
+
+# --- the channel registry: Teams and apprise ---------------------------------------------------------
+
+
+def test_teams_and_apprise_channels_deliver_once_with_inert_text(site: Path, httpserver) -> None:
+    received: dict[str, list] = {"teams": [], "apprise": []}
+
+    def keep(kind: str):
+        def handler(request: Request) -> Response:
+            received[kind].append(json.loads(request.get_data()))
+            return Response("1", 200)
+        return handler
+
+    httpserver.expect_request("/teams", method="POST").respond_with_handler(keep("teams"))
+    httpserver.expect_request("/apprise", method="POST").respond_with_handler(keep("apprise"))
+    teams_url = httpserver.url_for("/teams")
+    apprise_url = f"json://127.0.0.1:{httpserver.port}/apprise"
+    subscribe_loot(site, "--teams", teams_url, "--notify", apprise_url)
+    listed = json.loads(invoke("subscriptions", "--json", "--config", str(site)).stdout)["subscriptions"][0]
+    assert listed["channels"] == [f"teams:{teams_url}", f"apprise:{apprise_url}"]
+
+    first = alerts_json(site)
+    assert first["alerts"] and all(not a["failed"] for a in first["alerts"])
+    assert len(received["teams"]) == len(first["alerts"]) == len(received["apprise"])
+    card = next(c for c in received["teams"] if "Loot box ban" in c["title"])
+    assert card["@type"] == "MessageCard" and "<script>" not in json.dumps(card) and "&lt;script&gt;" in card["title"]
+    assert card["potentialAction"][0]["targets"][0]["uri"] == "https://example.org/loot-ban"
+    assert all("[scan] loot-eu:" in body["title"] for body in received["apprise"])
+
+    second = alerts_json(site)
+    assert second["alerts"] == [] and len(received["teams"]) == len(first["alerts"])
+
+
+def test_channel_targets_are_checked_when_subscribing(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "database: scan.db\nsources: []\n")
+    for bad, needle in ((["--teams", "not a url"], "--teams"), (["--notify", "nosuchscheme://x"], "--notify")):
+        result = invoke("subscribe", "x", "--topic", "loot", *bad, "--config", str(config))
+        assert result.exit_code == 2 and needle in result.output

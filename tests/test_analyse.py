@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scanner.developments import as_json as developments_json
+
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,7 @@ def site(analysed_site, tmp_path: Path) -> Path:
 
 
 def add(store: Store, uid: str, title: str, text: str) -> int:
-    return store.add_development({
+    return store.developments.add({
         "uid": uid, "source_id": "test-source", "kind": "regulator", "jurisdiction": "US",
         "url": f"https://example.test/{uid}", "canonical_url": f"https://example.test/{uid}",
         "title": title, "text": text, "summary": text[:100], "published": "2026-11-18",
@@ -45,16 +47,16 @@ def test_unrelated_development_gets_no_clauses(site: Path) -> None:
         row_id = add(store, "soup", UNRELATED_TITLE, UNRELATED_TEXT)
         outcome = analyse(config, store)
         assert outcome.matched == 1 and outcome.attached == 0
-        assert store.matches_for([row_id])[row_id] == []
-        assert store.development_json(store.developments(ids=[row_id]))[0]["clauses"] == []
-        assert store.chunks(row_id), "even an unmatched development is chunked, so search can find it"
+        assert store.vectors.matches_for([row_id])[row_id] == []
+        assert developments_json(store, store.developments.list(ids=[row_id]))[0]["clauses"] == []
+        assert store.vectors.chunks(row_id), "even an unmatched development is chunked, so search can find it"
 
 
 def test_evidence_is_a_sentence_of_the_development(site: Path) -> None:
     config = load_config(site)
     with Store.open(config.database) as store:
-        rows = store.developments()
-        matches = store.matches_for(r["id"] for r in rows)
+        rows = store.developments.list()
+        matches = store.vectors.matches_for(r["id"] for r in rows)
         checked = 0
         for row in rows:
             sentences = set(embed.split_sentences(row["text"] or "")) | {(row["title"] or "").strip()}
@@ -77,12 +79,12 @@ def test_changed_clause_rematches_every_development_without_re_encoding_text(sit
     config = load_config(site)
     gifts = config.policies / "gifts.md"
     with Store.open(config.database) as store:
-        fingerprint = store.get_state("corpus")
-        developments = len(store.developments())
+        fingerprint = store.vectors.get_state("corpus")
+        developments = len(store.developments.list())
         chunk_hashes = {r[0] for r in store.db.execute("select hash from chunks")}
         before = embedding_keys(store)
-        old = {c["id"]: c["text"] for c in store.clause_rows()}
-        titles = {c["id"]: c["title"] for c in store.clause_rows()}
+        old = {c["id"]: c["text"] for c in store.vectors.clauses()}
+        titles = {c["id"]: c["title"] for c in store.vectors.clauses()}
 
         text = gifts.read_text(encoding="utf-8")
         marker = "## GIFT-1 "
@@ -92,8 +94,8 @@ def test_changed_clause_rematches_every_development_without_re_encoding_text(sit
         outcome = analyse(config, store)
 
         assert outcome.matched == developments
-        assert store.get_state("corpus") != fingerprint
-        new = {c["id"]: c["text"] for c in store.clause_rows()}
+        assert store.vectors.get_state("corpus") != fingerprint
+        new = {c["id"]: c["text"] for c in store.vectors.clauses()}
         assert new["GIFT-1"] != old["GIFT-1"] and "verified adults" in new["GIFT-1"]
         assert {k: v for k, v in new.items() if k != "GIFT-1"} == {k: v for k, v in old.items() if k != "GIFT-1"}
         fresh = embedding_keys(store) - before
@@ -107,9 +109,9 @@ def test_changed_clause_rematches_every_development_without_re_encoding_text(sit
 def test_changed_development_text_rematches_only_it(site: Path) -> None:
     config = load_config(site)
     with Store.open(config.database) as store:
-        row = store.developments()[0]
+        row = store.developments.list()[0]
         new_text = (row["text"] or "") + "\n\nUpdate: the regulator also capped daily gift spending per viewer."
         store.db["developments"].update(row["id"], {"text": new_text, "content_hash": embed.content_hash(new_text)})
         outcome = analyse(config, store)
         assert outcome.matched == 1
-        assert store.chunks(row["id"])[-1]["text"].endswith("per viewer.")
+        assert store.vectors.chunks(row["id"])[-1]["text"].endswith("per viewer.")

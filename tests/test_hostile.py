@@ -79,11 +79,11 @@ class HostileRun:
 
     def health(self) -> dict[str, dict]:
         with Store.open(self.db) as store:
-            return {r["id"]: r for r in store.source_health()}
+            return {r["id"]: r for r in store.sources.health()}
 
     def developments(self, source: str | None = None) -> list[dict]:
         with Store.open(self.db) as store:
-            return store.developments(sources=[source] if source else None)
+            return store.developments.list(sources=[source] if source else None)
 
 
 def crawl_in_child(config_path: Path, env: dict[str, str]) -> tuple[int, float, float, str]:
@@ -218,7 +218,8 @@ def test_gzip_bomb_really_inflates_to_1_gib() -> None:
     assert wire < 1_100_000
 
 
-def test_cli_crawl_of_failing_sources_exits_0_and_names_each(tmp_path: Path) -> None:
+def test_cli_crawl_in_which_every_source_failed_exits_1_and_names_each(tmp_path: Path) -> None:
+    """A total outage is what cron must see: exit 1, each source named, its reason in `scan sources`."""
     failing = [i for i, c in CASES.items() if c.status == "error"]
     with serve_hostile() as web:
         config_path = web.config(tmp_path)
@@ -228,8 +229,9 @@ def test_cli_crawl_of_failing_sources_exits_0_and_names_each(tmp_path: Path) -> 
             capture_output=True, text=True, timeout=120,
         )
         assert web.trap.hits == []
-    assert child.returncode == 0, child.stderr
+    assert child.returncode == 1, child.stderr
     summary = child.stderr
+    assert "no source could be fetched" in summary and "Traceback" not in summary
     assert "failed sources: " + ", ".join(failing) in summary
     for source_id in failing:
         assert f"source {source_id}: " in summary
@@ -268,10 +270,10 @@ def test_kill_9_mid_crawl_then_rerun_ends_with_exactly_the_expected_rows(tmp_pat
         while _count(db) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         # A second process reads while the crawl writes: WAL lets it answer at once.
-        with Store.open(db) as reader:
+        with Store.open(db, readonly=True) as reader:
             began = time.monotonic()
-            hits = reader.fts_search("slow article")
-            rows = reader.developments()
+            hits = reader.developments.fts_search("slow article")
+            rows = reader.developments.list()
             assert time.monotonic() - began < 2
         assert hits and rows and len(rows) % SLOW_ITEMS == 0  # whole sources only
         crawl.send_signal(signal.SIGKILL)

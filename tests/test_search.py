@@ -39,7 +39,7 @@ def add(store: Store, uid: str, title: str, text: str, **fields: str) -> int:
         "canonical_url": f"https://example.test/{uid}", "title": title, "text": text, "summary": text[:100],
         "published": fields.get("published", "2026-11-18"), "content_hash": embed.content_hash(title + text),
     }
-    return store.add_development(record)
+    return store.developments.add(record)
 
 
 def test_search_json_has_the_contract_shape_with_score_and_snippet(site: Path) -> None:
@@ -63,7 +63,7 @@ def test_snippet_is_an_excerpt_of_the_development(site: Path) -> None:
     config = load_config(site)
     with Store.open(config.database) as store:
         results = search(store, "creator income tax reporting", limit=5)
-        texts = {r["uid"]: " ".join((r["text"] or "").split()) for r in store.developments()}
+        texts = {r["uid"]: " ".join((r["text"] or "").split()) for r in store.developments.list()}
     assert results
     for item in results:
         excerpt = item["snippet"].removesuffix("…")
@@ -73,7 +73,7 @@ def test_snippet_is_an_excerpt_of_the_development(site: Path) -> None:
 def test_filters_filter(site: Path) -> None:
     config = load_config(site)
     with Store.open(config.database) as store:
-        rows = store.developments()
+        rows = store.developments.list()
         everything = search(store, "gifts", limit=100)
         assert {r["jurisdiction"] for r in everything} > {"US"}
         assert all(r["jurisdiction"] == "US" for r in search(store, "gifts", jurisdictions=["us"], limit=100))
@@ -107,11 +107,12 @@ def test_bad_options_are_usage_errors(site: Path, args: list[str]) -> None:
 
 def test_empty_database_gives_empty_results(tmp_path: Path) -> None:
     (tmp_path / "sources.yaml").write_text("database: empty.db\nsources: []\n", encoding="utf-8")
+    Store.open(tmp_path / "empty.db").close()
     result = invoke("search", "anything at all", "--json", "--config", str(tmp_path / "sources.yaml"))
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"query": "anything at all", "results": []}
     text = invoke("search", "anything at all", "--config", str(tmp_path / "sources.yaml"))
-    assert text.exit_code == 0 and text.stdout == ""
+    assert text.exit_code == 0 and text.stdout == "" and "holds no developments yet" in text.stderr
 
 
 def test_search_answers_with_bm25_alone_when_nothing_is_embedded(tmp_path: Path) -> None:
@@ -133,9 +134,9 @@ def test_search_index_is_loaded_once_and_reloaded_when_the_store_changes(site: P
         assert search_index(store) is first
         assert first.chunk_vectors.shape == (len(first.chunk_ids), 384)
         assert first.clause_vectors is not None, "clause vectors must be found under the text Matcher encodes"
-        row = store.developments()[0]
-        chunks = store.chunks(row["id"])
-        store.save_chunks(row["id"], [(c["text"], c["hash"]) for c in chunks])
+        row = store.developments.list()[0]
+        chunks = store.vectors.chunks(row["id"])
+        store.vectors.save_chunks(row["id"], [(c["text"], c["hash"]) for c in chunks])
         assert search_index(store) is not first
 
 

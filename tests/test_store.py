@@ -29,7 +29,7 @@ def test_previous_schema_is_migrated_forward_keeping_rows(tmp_path: Path) -> Non
     db.close()
     with Store.open(path) as store:
         assert store.schema_version() == migrations._migrations[-1].name
-        assert [r["title"] for r in store.developments()] == ["Old row"]
+        assert [r["title"] for r in store.developments.list()] == ["Old row"]
         assert "robots" in store.db.table_names()
 
 
@@ -42,7 +42,7 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_robots_cache_expires(tmp_path: Path) -> None:
     with Store.open(tmp_path / "scan.db") as store:
-        store.save_robots("example.org", "User-agent: *\nDisallow: /x\n")
-        assert store.robots("example.org", 3600).startswith("User-agent")
-        assert store.robots("example.org", 0) is None
-        assert store.robots("other.org", 3600) is None
+        store.sources.save_robots("example.org", "User-agent: *\nDisallow: /x\n")
+        assert store.sources.robots("example.org", 3600).startswith("User-agent")
+        assert store.sources.robots("example.org", 0) is None
+        assert store.sources.robots("other.org", 3600) is None

@@ -435,7 +435,8 @@ def _classify(text: str, sentence: tuple[int, int], spans: list[tuple[int, int]]
         return None
     if _STATISTIC.search(text[max(left, c.start - 60):c.start]):
         return None
-    if undated and _PAST.search(text[max(left, c.start - 60):c.start]):
+    previous = max((m.end for m in mentions if m.end <= c.start), default=0)
+    if undated and _PAST.search(text[max(left, c.start - 60, previous):c.start]):
         return None
     if _PUBLISHING.search(text[max(left, c.start - 50):c.start]):
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +33,13 @@ class AnalyseResult:
     matched: int
     attached: int
     encoded: int
+    lifecycle: Any = None  # scanner.lifecycle.LifecycleResult, when the cycle ran it
 
-    def as_json(self) -> dict[str, int]:
-        return {"matched": self.matched, "attached": self.attached, "encoded": self.encoded}
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"matched": self.matched, "attached": self.attached, "encoded": self.encoded}
+        if self.lifecycle is not None:
+            out["lifecycle"] = self.lifecycle.as_json()
+        return out
 
 
 class Progress:

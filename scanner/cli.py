@@ -230,22 +230,11 @@ def run(
 @app.command()
 def sources(ctx: typer.Context, config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Each configured source with its health: last fetch, status, developments, last error, and flags."""
-    from scanner.store import Store
+    from scanner.health import source_rows
 
     with errors_to_exit():
         cfg = settings(ctx, config, db)
-        stored: dict[str, dict[str, Any]] = {}
-        if cfg.database.is_file():
-            with Store.open(cfg.database, readonly=True) as store:
-                stored = {r["id"]: r for r in store.sources.health()}
-    rows = []
-    for source in cfg.sources:
-        row = {"id": source.id, "name": source.display_name, "kind": source.kind, "jurisdiction": source.jurisdiction,
-               "type": source.type, "url": source.url, "last_fetch": None, "last_ok": None, "last_status": None,
-               "last_error": None, "consecutive_failures": 0, "developments": 0, "same_text": 0,
-               "usual_gap_days": None, "days_since_last": None, "silent": False}
-        row.update({k: v for k, v in stored.get(source.id, {}).items() if k in row and k not in ("name", "url", "type")})
-        rows.append(row)
+        rows = source_rows(cfg)
     if as_json:
         print_json({"sources": rows})
         return

@@ -52,7 +52,7 @@ def run_demo(folder: Path, *, progress: SourceProgress | None = None) -> DemoRes
     with serve(folder / "site") as server:
         build_site(folder / "site", items, base_url=server.base_url)
         config_path = folder / "sources.yaml"
-        config_path.write_text(demo_config(server.base_url, items=items), encoding="utf-8")
+        config_path.write_text(demo_config(server.base_url, items=items, federal_register=True), encoding="utf-8")
         config = load_config(config_path)
         say(f"serving the example site at {server.base_url} ({len(config.sources)} sources)")
         with Store.open(config.database) as store, run_lock(config.database):

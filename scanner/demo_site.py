@@ -61,6 +61,9 @@ BOILERPLATE_MARKERS: tuple[str, ...] = (
 )
 """Phrases that appear only in page boilerplate, never in a development's text."""
 
+FEDERAL_REGISTER_PATH = "/api/v1/documents.json"
+"""Where the site serves the bundled Federal Register API sample (the path the real API uses)."""
+
 PDF_ITEM_ID = "d-046"
 """The development served only as a PDF: an English item whose text fits Latin-1 core fonts."""
 
@@ -81,6 +84,7 @@ _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".pdf": "application/pdf",
     ".txt": "text/plain; charset=utf-8",
+    ".json": "application/json",
 }
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:0}.layout{display:flex;gap:2rem}"
@@ -277,6 +281,8 @@ def build_site(
             related = [(by_id[r], manifest.articles[r]) for r in article.related]
             page_html = _article_html(item, spec, article, related, base_url)
             _write(_file(root, article.path), page_html.encode(), published)
+    sample = (_DATA / "federal_register" / "documents.json").read_bytes()
+    _write(root / FEDERAL_REGISTER_PATH.lstrip("/"), sample, _ROBOTS_MTIME)
     return manifest
 
 
@@ -287,8 +293,12 @@ def demo_config(
     policies: str = "policies/",
     digests: str = "digests/",
     items: list[dict] | None = None,
+    federal_register: bool = False,
 ) -> str:
     """The ``sources.yaml`` text for the site served at ``base_url`` (contract format).
+
+    ``federal_register`` adds a source reading the site's sample of the Federal Register documents
+    API (rules and proposed rules with their stated dates; `scan demo` shows it).
 
     ``items`` must be the list given to `build_site` (default: the bundled developments),
     since the sources are derived from it.  Fetching is tuned for loopback: no per-host
@@ -316,6 +326,10 @@ def demo_config(
         lines.append(f"    {spec.type}: {_yaml_str(manifest.url(spec.path))}")
         if spec.match is not None:
             lines.append(f"    match: {_yaml_str(spec.match)}")
+    if federal_register:
+        lines += ["  - id: us-federal-register", "    name: US Federal Register (FTC and CFPB documents)",
+                  "    kind: regulator", "    jurisdiction: US",
+                  f"    federal_register: {_yaml_str(base_url.rstrip('/') + FEDERAL_REGISTER_PATH)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -7,14 +7,133 @@ changed text) and answers `scan deadlines`, `scan thread` and the digest's "Comi
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
+
+import numpy as np
 
 from scanner import developments
 from scanner.store import Store
 
+log = logging.getLogger(__name__)
+
+VERSION = "1"
+"""Bump when keydates or stages change what they find: every development is then read again."""
+THREAD_CANDIDATES = 3000
+"""Threads are linked over the most recent developments that have a stage (pairwise cost grows as n²)."""
+
 TYPES = ("comments_due", "effective", "compliance")
 TYPE_LABELS = {"comments_due": "Comments due", "effective": "Takes effect", "compliance": "Compliance deadline"}
+
+
+@dataclass
+class LifecycleResult:
+    dated: int
+    dates: int
+    threaded: int
+
+    def as_json(self) -> dict[str, int]:
+        return {"dated": self.dated, "dates": self.dates, "threaded": self.threaded}
+
+
+def analyse_lifecycle(store: Store, *, vector_model: str | None = None) -> LifecycleResult:
+    """Key dates and stage of every development not read yet; then threads, when anything changed.
+
+    A structured source's stated dates and stage (`meta`, e.g. the Federal Register's) win over
+    what the text yields; dates the text adds are kept too.
+    """
+    from scanner.keydates import extract_dates
+    from scanner.records import Development
+    from scanner.stages import classify_stage
+
+    pending = store.lifecycle.pending(VERSION)
+    found = 0
+    stages = {r["development_id"]: r["stage"] for r in store.db.query("select development_id, stage from threads")}
+    for row in pending:
+        development = Development.from_row(row)
+        published = _date(development.published) or _date((development.first_seen or "")[:10])
+        stated = [d for d in development.meta.get("dates", [])]
+        extracted = [d.as_json() for d in extract_dates(development.title, development.text, published, development.lang)]
+        seen = {(d["date"], d["type"]) for d in stated}
+        dates = stated + [d for d in extracted if (d["date"], d["type"]) not in seen]
+        store.lifecycle.save_dates(row["id"], row["content_hash"], VERSION, dates)
+        stages[row["id"]] = development.meta.get("stage") or classify_stage(
+            development.title, development.text, development.kind, development.lang)
+        found += len(dates)
+    threaded = 0
+    if pending:
+        threaded = _link(store, stages, vector_model)
+    return LifecycleResult(len(pending), found, threaded)
+
+
+def _link(store: Store, stages: dict[int, str | None], vector_model: str | None) -> int:
+    """Recompute threads over recent staged developments; every development keeps its stage."""
+    from scanner import embed
+    from scanner.threads import ThreadInput, link_threads
+
+    model = vector_model or embed.MULTILINGUAL_MODEL
+    rows = [r for r in store.developments.list() if stages.get(r["id"])]
+    rows = sorted(rows, key=lambda r: (r["published"] or r["first_seen"][:10], r["id"]))[-THREAD_CANDIDATES:]
+    vectors = _document_vectors(store, [r["id"] for r in rows], model)
+    items = [ThreadInput(r["uid"], r["title"] or "", r["text"] or "", _date(r["published"]), r["source_id"],
+                         r["jurisdiction"], r["lang"], stages.get(r["id"]), vectors[r["id"]])
+             for r in rows if r["id"] in vectors]
+    links = _stated_links(rows, link_threads(items))
+    by_uid = {r["uid"]: r["id"] for r in rows}
+    assignments = {development_id: (None, stage) for development_id, stage in stages.items()}
+    for uid, thread_id in links.items():
+        assignments[by_uid[uid]] = (thread_id, stages.get(by_uid[uid]))
+    store.lifecycle.replace_threads(assignments)
+    return len(links)
+
+
+def _stated_links(rows: list[dict[str, Any]], links: dict[str, str]) -> dict[str, str]:
+    """Join threads that a structured source says belong together (a shared RIN or docket id).
+
+    The key a source states outranks similarity: a proposed and a final rule with one RIN are one
+    matter even when their texts differ or have no vectors yet.
+    """
+    import json
+
+    by_key: dict[str, list[str]] = {}
+    for row in rows:
+        for key in json.loads(row["meta"]).get("thread_keys", []) if row.get("meta") else []:
+            by_key.setdefault(key, []).append(row["uid"])
+    day = {r["uid"]: (r["published"] or r["first_seen"][:10], r["uid"]) for r in rows}
+    groups: dict[str, set[str]] = {}
+    for uid, thread in links.items():
+        groups.setdefault(thread, set()).add(uid)
+    merged: list[set[str]] = [set(g) for g in groups.values()]
+    for uids in by_key.values():
+        if len(uids) < 2:
+            continue
+        joined = set(uids)
+        for group in [g for g in merged if g & joined]:
+            joined |= group
+            merged.remove(group)
+        merged.append(joined)
+    return {uid: f"thread-{min(group, key=lambda u: day[u])}" for group in merged if len(group) > 1 for uid in group}
+
+
+def _document_vectors(store: Store, ids: list[int], model: str) -> dict[int, np.ndarray]:
+    """One unit vector per development: the mean of its stored chunk vectors for a multilingual model."""
+    groups: dict[int, list[np.ndarray]] = {}
+    for _, development_id, blob in store.vectors.chunk_rows(model, ids):
+        groups.setdefault(development_id, []).append(np.frombuffer(blob, dtype="<f4"))
+    out = {}
+    for development_id, parts in groups.items():
+        mean = np.mean(np.stack(parts), axis=0)
+        out[development_id] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def deadlines(store: Store, *, since: str | None = None, until: str | None = None, types: tuple[str, ...] = (),

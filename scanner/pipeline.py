@@ -20,6 +20,7 @@ from pathlib import Path
 from scanner.analyse import AnalyseResult, Progress, analyse
 from scanner.config import Config
 from scanner.crawl import SourceResult, crawl
+from scanner.lifecycle import analyse_lifecycle
 from scanner.errors import ScanError
 from scanner.store import Store, utcnow
 
@@ -114,6 +115,8 @@ def run_cycle(
     progress.stage("crawling", len(chosen or config.sources))
     results = crawl(config, store, chosen or None, on_progress=progress.source_done)
     analysis = analyse(config, store, progress=progress)
+    progress.stage("finding key dates and threads")
+    analysis.lifecycle = analyse_lifecycle(store)
     alert_run = None
     if alerts:
         from scanner.alerts import run_alerts

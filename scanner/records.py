@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,8 @@ class Development:
     row_id: int | None = None
     duplicate_of: str | None = None
     source_name: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    """What a structured source states outright (Federal Register: key dates, stage, RIN/docket keys)."""
     clauses: list[AttachedClause] = field(default_factory=list)
     possible: list[AttachedClause] = field(default_factory=list)
     dates: list[dict[str, Any]] = field(default_factory=list)
@@ -61,7 +64,7 @@ class Development:
             canonical_url=row["canonical_url"], title=row["title"] or "", text=row["text"] or "",
             summary=row["summary"] or "", published=row["published"], content_hash=row["content_hash"],
             jurisdiction=row["jurisdiction"], lang=row.get("lang"), first_seen=row.get("first_seen"),
-            diff=row.get("diff"), row_id=row.get("id"),
+            diff=row.get("diff"), row_id=row.get("id"), meta=json.loads(row["meta"]) if row.get("meta") else {},
         )
 
     def row(self) -> dict[str, Any]:
@@ -69,7 +72,8 @@ class Development:
         return {"uid": self.uid, "source_id": self.source, "kind": self.kind, "jurisdiction": self.jurisdiction,
                 "url": self.url, "canonical_url": self.canonical_url, "title": self.title, "text": self.text,
                 "summary": self.summary, "published": self.published, "content_hash": self.content_hash,
-                "first_seen": self.first_seen, "lang": self.lang, "diff": self.diff}
+                "first_seen": self.first_seen, "lang": self.lang, "diff": self.diff,
+                "meta": json.dumps(self.meta, sort_keys=True) if self.meta else None}
 
     @property
     def day(self) -> str:

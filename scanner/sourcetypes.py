@@ -68,10 +68,51 @@ def _page(g: "Gathering") -> None:
     g.track_page()
 
 
+def _federal_register(g: "Gathering") -> None:
+    """The US Federal Register documents API (JSON): each rule, proposed rule or notice is a development,
+    with the key dates, stage and RIN/docket ids the API states (so lifecycle does not have to guess)."""
+    from scanner.extract import ExtractError, canonical_url
+    from scanner.federal_register import FederalRegisterError, parse_documents
+    from scanner.records import Development
+    from scanner.store import development_uid, utcnow
+
+    body = g.changed_body()
+    if body is None:
+        return
+    try:
+        documents = parse_documents(body)
+    except FederalRegisterError as exc:
+        raise ExtractError(f"Federal Register response: {exc}") from None
+    known = g.read(lambda s: s.developments.known_urls(canonical_url(d.html_url) for d in documents))
+    for document in documents:
+        canonical = canonical_url(document.html_url)
+        if not document.html_url or canonical in known:
+            g.result.unchanged += 1
+            continue
+        data = document.as_development()
+        keys = sorted(document.thread_keys)
+        text = "\n\n".join(p for p in (data["text"], " ".join(k.replace(":", " ").upper() for k in keys)) if p)
+        g.add(Development(
+            uid=development_uid(canonical), source=g.source.id, kind=g.source.kind, url=document.html_url,
+            canonical_url=canonical, title=document.title, text=text, summary=document.abstract[:280],
+            published=data["published"], content_hash=_hash(text), jurisdiction=g.source.jurisdiction or "US",
+            lang="en", first_seen=utcnow(),
+            meta={"dates": data["dates"], "stage": data["stage"], "thread_keys": keys,
+                  "document_number": document.document_number}))
+
+
+def _hash(text: str) -> str:
+    from scanner.textutil import content_hash
+
+    return content_hash(text)
+
+
 register(SourceType("feed", "RSS or Atom feed: each entry is a development; its link is fetched for full text", _feed))
 register(SourceType("listing", "index page without a feed: links whose URL matches `match` are developments",
                     _listing, options=("match",)))
 register(SourceType("page", "one page tracked for changes: each changed version is a development, with its diff", _page))
+register(SourceType("federal_register", "the US Federal Register documents API (a documents.json query URL): rules and "
+                    "proposed rules with their stated comment and effective dates, RINs and dockets", _federal_register))
 
 
 def describe() -> list[dict[str, Any]]:

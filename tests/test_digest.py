@@ -238,7 +238,8 @@ def test_rerun_is_byte_identical_and_written_atomically(site: Path, tmp_path: Pa
     out = tmp_path / "out"
     first = run("digest", "--config", str(site), "--week", "2026-W47", "--out", str(out))
     assert first.exit_code == 0
-    assert first.stdout.split() == [str(out / f"2026-W47.{ext}") for ext in ("md", "html", "atom", "json")]
+    assert first.stdout.split() == [str(out / f"2026-W47.{ext}") for ext in ("md", "html", "atom", "json")] + [
+        str(out / "deadlines.ics")]
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     run("digest", "--config", str(site), "--week", "2026-W47", "--out", str(out))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -77,3 +77,37 @@ def test_query_url_asks_for_the_parsed_fields() -> None:
     assert query["conditions[term]"] == ["negative option"]
     assert query["conditions[type][]"] == ["PRORULE"]
     assert "regulation_id_numbers" in query["fields[]"] and "comments_close_on" in query["fields[]"]
+
+
+def test_the_federal_register_source_type_crawls_dates_stage_and_thread_keys(tmp_path) -> None:
+    """Through the real crawler and the lifecycle step: stated dates stored as given, proposed and final rule threaded."""
+    from scanner.config import load_config
+    from scanner.crawl import crawl
+    from scanner.demo_site import build_site, demo_config, serve, write_policies
+    from scanner.lifecycle import analyse_lifecycle, deadlines
+    from scanner.store import Store
+
+    root = tmp_path / "site"
+    root.mkdir()
+    with serve(root) as server:
+        build_site(root, base_url=server.base_url)
+        write_policies(tmp_path / "policies")
+        config_path = tmp_path / "sources.yaml"
+        config_path.write_text(demo_config(server.base_url, federal_register=True))
+        config = load_config(config_path)
+        with Store.open(config.database) as store:
+            (result,) = crawl(config, store, ["us-federal-register"])
+            assert result.status == "ok" and result.new == 6
+            rows = store.developments.list(sources=["us-federal-register"])
+            analyse_lifecycle(store)
+            due = deadlines(store, since="2026-01-01")["deadlines"]
+            threads = store.lifecycle.threads_for(r["id"] for r in rows)
+            again = crawl(config, store, ["us-federal-register"])[0]
+    assert again.status == "not-modified"
+    rin = [r for r in rows if "RIN 3084-AB60" in r["text"]]
+    proposed = next(r for r in rin if '"stage": "proposal"' in r["meta"])
+    final = next(r for r in rin if '"stage": "final"' in r["meta"])
+    assert any(d["date"] == "2026-03-17" and d["type"] == "comments_due" and d["development"]["url"] == proposed["url"]
+               for d in due)
+    assert threads[proposed["id"]]["stage"] == "proposal" and threads[final["id"]]["stage"] == "final"
+    assert threads[proposed["id"]]["thread_id"] == threads[final["id"]]["thread_id"] == f"thread-{proposed['uid']}"

@@ -116,6 +116,7 @@ def m003_robots(db: sqlite_utils.Database) -> None:
 def m004_workspace(db: sqlite_utils.Database) -> None:
     """Round two: duplicates kept, channels in one column, judgments, reviews, clause history, lifecycle."""
     db["developments"].add_column("duplicate_of", int)
+    db["developments"].add_column("meta", str)  # JSON a structured source states: key dates, stage, thread keys
     db["developments"].create_index(["duplicate_of"])
     db["subscriptions"].add_column("channels", str)
     for row in list(db.query("select name, emails, webhooks from subscriptions")):

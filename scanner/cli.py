@@ -421,6 +421,8 @@ def demo(
     config_path = _shell_path(result.config_path)
     typer.echo(f"\nnext, point scan at the demo's config (or `export SCAN_CONFIG={config_path}`):")
     typer.echo(f"  scan --config {config_path} search \"{DEMO_QUERY}\"")
+    typer.echo("open the web workspace on the demo's database:")
+    typer.echo(f"  scan serve --config {config_path}      # then http://127.0.0.1:8765/")
 
 
 def _shell_path(path: Path) -> str:

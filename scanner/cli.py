@@ -862,6 +862,7 @@ def serve(
     """The web workspace: this week, search, developments, clauses, deadlines, digests, sources, alerts (and JSON)."""
     from scanner.web.security import is_loopback
 
+    token = token or None  # an empty SCAN_WEB_TOKEN is no token
     if not is_loopback(host) and not token and not read_only:
         fail(f"refusing to serve on {host} without a token: anyone who can reach it could change judgments, reviews "
              "and subscriptions; pass --token T (or set SCAN_WEB_TOKEN), or --read-only, or bind 127.0.0.1", 2)

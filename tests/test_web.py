@@ -27,7 +27,7 @@ SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("SCAN_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-HOSTILE_TITLE = "<script>alert(1)</script> Gift rules <img src=x onerror=alert(1)>"
+HOSTILE_TITLE = "<script>alert(1)</script> Zorblax gift rules <img src=x onerror=alert(1)>"
 HOSTILE_UID = "hostile0000000001"
 DIFF_UID = "pagechange0000001"
 QUERY = "gift cash-out minors"
@@ -51,6 +51,10 @@ def web_config(analysed_site, tmp_path_factory) -> Path:
     competitor = next((s for s in config.sources if s.kind == "competitor"), source)
     with Store.open(config.database) as store:
         from datetime import datetime, timedelta, timezone
+
+        from scanner.lifecycle import analyse_lifecycle
+
+        analyse_lifecycle(store)  # key dates and threads, as a crawl cycle finds them
 
         today = datetime.now(timezone.utc).date()
         latest = (today - timedelta(days=today.isoweekday())).isoformat()  # in the last complete week: on "This week"
@@ -233,7 +237,7 @@ def test_create_and_delete_a_subscription(page, base_url) -> None:
 
 
 def test_hostile_titles_render_as_text(page, base_url) -> None:
-    for path in (f"/developments/{HOSTILE_UID}", "/", "/search?q=gift+rules+changed"):
+    for path in (f"/developments/{HOSTILE_UID}", "/", "/search?q=zorblax"):
         page.goto(base_url + path)
         page.wait_for_load_state("load")
         assert HOSTILE_TITLE in page.locator("main").inner_text(), path
@@ -266,7 +270,8 @@ def test_every_other_page_renders(page, base_url, web_config) -> None:
     page.goto(base_url + "/")
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "quick-q", "'/' focuses the search box"
-    assert not page.dialogs and not page.console_errors
+    assert not page.dialogs
+    assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors
 
 
 # --- HTTP: security, JSON twins, calendar, digests ------------------------------------------------
@@ -309,9 +314,8 @@ def test_rate_limit_read_only_and_token(web_config) -> None:
     with running(create_app(config, read_only=True, token=None)) as url:
         html = httpx.get(url + f"/developments/{HOSTILE_UID}").text
         assert "<form method=\"post\"" not in html and "Read-only workspace" in html
-        with httpx.Client(base_url=url) as client:
-            token = csrf_of(client, "/")
-            assert client.post("/alerts", data={"csrf": token, "name": "n", "topic": "t"}).status_code == 403
+        refused = httpx.post(url + "/alerts", data={"name": "n", "topic": "t"})
+        assert refused.status_code == 403 and "read-only" in refused.text
     with running(create_app(config, read_only=False, token="s3cret-token")) as url:
         assert httpx.get(url + "/").status_code == 401
         assert httpx.get(url + "/?format=json").json()["status"] == 401

@@ -4,8 +4,9 @@ How a development is scored for a subscription's topic (measured with `python -m
 which also reports leave-one-subscription-out figures):
 
 - Five signals, each computed for every stored development:
-  - e5: the best-chunk cosine of the topic with multilingual-e5, standardised against the same
-    development's (hub-corrected) cosines to every policy clause. Raw cross-lingual e5 cosines sit
+  - e5 (now USE-m3, the multilingual encoder every development has): the best-chunk cosine of the
+    topic, standardised against the same development's (hub-corrected) cosines to every policy
+    clause. Raw cross-lingual cosines sit
     low for every non-English text; measured against the development's own clause similarities
     the language offset cancels, so a French or Spanish development competes with English ones.
   - minilm: the best-chunk MiniLM cosine (English developments only).
@@ -189,7 +190,7 @@ class TopicScorer:
         self._position = {dev_id: i for i, dev_id in enumerate(self.ids)}
         self._store = store
         self._encode = _reading_cache(store)
-        self._chunks = {m: self._chunk_matrix(m) for m in (embed.MULTILINGUAL_MODEL, embed.DEFAULT_MODEL)}
+        self._chunks = {m: self._chunk_matrix(m) for m in (embed.USE_MODEL, embed.DEFAULT_MODEL)}
         self._english = np.zeros(len(self.ids), bool)
         self._english[self._chunks[embed.DEFAULT_MODEL][0]] = True  # MiniLM vectors are written for English only
         self._matches = _attached_by_development(store, self.ids)
@@ -202,8 +203,8 @@ class TopicScorer:
         if not self.ids:
             return {}
         weights = self._clause_weights(topic)
-        e5 = self._dense(embed.MULTILINGUAL_MODEL, topic)
-        profile = self._profiles.get(embed.MULTILINGUAL_MODEL)
+        e5 = self._dense(embed.USE_MODEL, topic)
+        profile = self._profiles.get(embed.USE_MODEL)
         if profile is not None:  # how much closer the topic is than a typical clause: cancels the language offset
             e5 = (e5 - profile[1]) / profile[2]
         bm25 = self._bm25(topic)
@@ -234,7 +235,7 @@ class TopicScorer:
         common to all of them (above all the language: a Chinese text is far from every English
         sentence), so topic closeness becomes comparable across languages.
         """
-        from .match import HUB_NEIGHBOURS, HUB_WEIGHT
+        from .clause_scorer import HUB_NEIGHBOURS, HUB_WEIGHT
 
         positions, vectors = self._chunks[model]
         if not len(positions) or not texts:

@@ -108,7 +108,7 @@ def sync_corpus(config: Config, store: Store) -> tuple[list[Clause], str]:
 
 def analyse(config: Config, store: Store, *, progress: Progress | None = None) -> AnalyseResult:
     """Chunk, embed and match every development whose text or corpus changed since it was matched."""
-    from scanner.match import Matcher, chunks_of, detect_lang
+    from scanner.match import MODELS, Matcher, chunks_of, detect_lang, texts_to_encode
 
     progress = progress or Progress()
     clauses, fingerprint = sync_corpus(config, store)
@@ -117,7 +117,8 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
         return AnalyseResult(0, 0, 0)
     cache = VectorCache(store)
     progress.stage("loading the language models")
-    matcher = Matcher(clauses, encoders={m: cache.encoder(m) for m in (embed.DEFAULT_MODEL, embed.MULTILINGUAL_MODEL)})
+    matcher = Matcher(clauses, encoders={m: cache.encoder(m) for m in MODELS.values()})
+    add_judged(store, matcher)
     progress.stage("matching developments to clauses", len(pending))
     attached = done = 0
     for start in range(0, len(pending), BATCH_DEVELOPMENTS):
@@ -127,23 +128,39 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
         for row in batch:
             title, text = row["title"] or "", row["text"] or ""
             lang = row["lang"] or detect_lang(f"{title}\n{text}")
-            chunks = chunks_of(title, text)
-            prepared.append((row, title, text, lang, chunks))
-            for model in matcher.models(lang):
-                needed.setdefault(model, []).extend(chunks)
+            prepared.append((row, title, text, lang))
+            for model, texts in texts_to_encode(title, text, lang).items():
+                needed.setdefault(model, []).extend(texts)
         for model, texts in needed.items():  # one encoder call per model for the whole batch
             cache.encode(model, texts)
         with store.atomic():
-            for row, title, text, lang, chunks in prepared:
-                matches = matcher.match(title, text, lang)
-                store.vectors.save_chunks(row["id"], [(c, content_hash(c)) for c in chunks])
+            for row, title, text, lang in prepared:
+                matches = matcher.match(title, text, lang, exclude=row["uid"])
+                store.vectors.save_chunks(row["id"], [(c, content_hash(c)) for c in chunks_of(title, text)])
                 store.vectors.save_matches(row["id"], row["content_hash"], fingerprint,
                                            [{"clause_id": m.clause_id, "score": m.score, "evidence": m.evidence,
-                                             "tier": 1} for m in matches])
+                                             "tier": m.tier} for m in matches])
                 if lang and lang != row["lang"]:
                     store.developments.set_lang(row["id"], lang)
-                attached += bool(matches)
+                attached += any(m.tier == 1 for m in matches)
         done += len(batch)
         cache.forget()
         progress.advance(done)
     return AnalyseResult(matched=len(pending), attached=attached, encoded=cache.encoded)
+
+
+def add_judged(store: Store, matcher: object) -> int:
+    """Every judged development joins the matcher's exemplar bank (its own judgments are left out when it is rescored)."""
+    latest = store.judgments.latest()
+    count = 0
+    for uid, by_clause in latest.items():
+        row = store.developments.get(uid)
+        if row is None:
+            continue
+        verdicts = {c: j["verdict"] for c, j in by_clause.items()}
+        matcher.add_judged(row["title"] or "", row["text"] or "",  # type: ignore[attr-defined]
+                           [c for c, v in verdicts.items() if v == "right"],
+                           [c for c, v in verdicts.items() if v == "wrong"],
+                           [c for c, v in verdicts.items() if v == "added"], group=uid)
+        count += 1
+    return count

@@ -106,7 +106,7 @@ def teams_card(subscription: Any, development: dict[str, Any], score: float) -> 
                                                development.get("jurisdiction"), development.get("published")) if v)
     card: dict[str, Any] = {
         "@type": "MessageCard", "@context": "https://schema.org/extensions",
-        "summary": subject(subscription.name, development), "themeColor": "2F5496",
+        "summary": _md(subject(subscription.name, development)), "themeColor": "2F5496",
         "title": _md(subject(subscription.name, development)),
         "text": "\n\n".join(p for p in (facts, _md(development.get("summary") or ""), clauses) if p),
     }

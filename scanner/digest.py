@@ -257,12 +257,25 @@ def distinctive_terms(text: str) -> set[str]:
     return terms
 
 
+def story_terms(title: str, text: str) -> set[str]:
+    """The names and numbers of the body, plus only those headline terms the body also uses.
+
+    A Title Case headline makes every word look like a name ("Hidden", "Processing", "Charged"),
+    and two reports of one story rarely share a headline: counted as names, those words diluted
+    the overlap of a law-firm alert that repeats a release verbatim under another title below
+    the threshold. The body carries the story's real names and numbers.
+    """
+    body = distinctive_terms(text)
+    words = set(re.findall(r"[\w$%.,'-]+", text.lower()))
+    return body | {t for t in distinctive_terms(title) if t in body or t in words and not t.isalpha()}
+
+
 def _idf(rows: Iterable[dict[str, Any]]) -> dict[str, float]:
-    """Inverse document frequency over the period and trend window, so common names weigh little."""
+    """Inverse document frequency of body terms over the period and trend window, so common names weigh little."""
     frequency: Counter[str] = Counter()
     count = 0
     for row in rows:
-        frequency.update(distinctive_terms(f"{row['title'] or ''}\n{row['text'] or ''}"))
+        frequency.update(distinctive_terms(row["text"] or ""))
         count += 1
     return {term: math.log(count / n) for term, n in frequency.items()}
 
@@ -306,7 +319,7 @@ def _story_pairs(
     items: list[dict[str, Any]], rows: dict[str, dict[str, Any]], vectors: dict[int, np.ndarray], idf: dict[str, float]
 ) -> Iterable[tuple[int, int]]:
     ids = [rows[item["id"]]["id"] for item in items]
-    terms = [distinctive_terms(f"{item['title'] or ''}\n{rows[item['id']]['text'] or ''}") for item in items]
+    terms = [story_terms(item["title"] or "", rows[item["id"]]["text"] or "") for item in items]
     for i in range(len(items)):
         for j in range(i + 1, len(items)):
             if items[i]["source"] == items[j]["source"] or ids[i] not in vectors or ids[j] not in vectors:

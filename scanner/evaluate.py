@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import embed
-from .match import Matcher, tokens
+from .match import MODELS, Matcher, tokens
 from .policies import Clause, load_corpus
 from .records import Development
 from .textutil import content_hash
@@ -108,7 +108,7 @@ def memo_encoders() -> dict[str, Callable[[list[str]], np.ndarray]]:
                 memory.update(zip(missing, embed.encode(missing, model)))
             return np.stack([memory[t] for t in texts])
         return encode
-    return {m: cached(m) for m in (embed.DEFAULT_MODEL, embed.MULTILINGUAL_MODEL)}
+    return {m: cached(m) for m in MODELS.values()}
 
 
 def evaluate(eval_dir: Path, work_dir: Path | None = None) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def evaluate(eval_dir: Path, work_dir: Path | None = None) -> dict[str, Any]:
         analyse_seconds = time.perf_counter() - started
         with store:
             cache = VectorCache(store)
-            encoders = {m: cache.encoder(m) for m in (embed.DEFAULT_MODEL, embed.MULTILINGUAL_MODEL)}
+            encoders = {m: cache.encoder(m) for m in MODELS.values()}
             result = clause_quality(eval_dir, encoders)
             quality = store_quality(store, eval_dir, label_ids(store, read_jsonl(eval_dir / "dev.jsonl")))
             result["attached_stored"] = quality["attached"]
@@ -152,7 +152,7 @@ def clause_quality(eval_dir: Path, encoders: Mapping[str, Callable[[list[str]], 
     rows, started = [], time.perf_counter()
     for item in items:
         ranked = [m.clause_id for m in matcher.rank(item["title"], item["text"], item.get("lang"))]
-        attached = [m.clause_id for m in matcher.match(item["title"], item["text"], item.get("lang"))]
+        attached = [m.clause_id for m in matcher.match(item["title"], item["text"], item.get("lang")) if m.tier == 1]
         rows.append({"item": item, "scan": ranked, "attached": attached})
     match_seconds = time.perf_counter() - started
     for row in rows:
@@ -227,12 +227,11 @@ def search_baselines(eval_dir: Path, encode: Callable[[list[str]], np.ndarray]) 
 
 
 SEARCH_VARIANTS = {
-    "scan_minilm_query": (embed.DEFAULT_MODEL, None),
-    "fts_only": (embed.MULTILINGUAL_MODEL, {"bm25": 1.0}),
-    "e5_chunks_only": (embed.MULTILINGUAL_MODEL, {"dense": 1.0}),
-    "clause_route_only": (embed.MULTILINGUAL_MODEL, {"clauses": 1.0}),
+    "fts_only": (embed.DEFAULT_MODEL, {"bm25": 1.0}),
+    "dense_chunks_only": (embed.DEFAULT_MODEL, {"dense": 1.0}),
+    "clause_route_only": (embed.DEFAULT_MODEL, {"clauses": 1.0}),
 }
-"""Ablations of `scan search`: MiniLM instead of e5 for the query (needs torch), one signal alone."""
+"""Ablations of `scan search`: one signal alone."""
 
 
 def search_variants(store: "Store", eval_dir: Path) -> dict[str, float]:
@@ -363,7 +362,8 @@ def probe_non_english(matcher: Matcher, items: Sequence[Mapping[str, Any]]) -> f
     non-English gate (cross-lingual scores are noisier, so the true rate may be higher).
     """
     irrelevant = [i for i in items if not i["relevant"]]
-    return mean(float(bool(matcher.match(i["title"], i["text"], NON_ENGLISH_PROBE_LANG))) for i in irrelevant)
+    return mean(float(any(m.tier == 1 for m in matcher.match(i["title"], i["text"], NON_ENGLISH_PROBE_LANG)))
+                for i in irrelevant)
 
 
 def format_report(result: Mapping[str, Any]) -> str:

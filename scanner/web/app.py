@@ -11,6 +11,7 @@ No SQL here and no second copy of any logic: the views call `scanner.search`, `d
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,6 +120,7 @@ class Workspace:
         self.config = config
         self.read_only = read_only
         self.csrf = security.Csrf()
+        self._cache: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self.limit = security.RateLimit(post_rate, post_window)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                       trim_blocks=True, lstrip_blocks=True)
@@ -127,6 +129,30 @@ class Workspace:
                                 diffclass=_diff_class, query=lambda d: urlencode([(k, v) for k, v in d if v]))
 
     # --- plumbing -------------------------------------------------------------------------------
+
+    def version(self) -> tuple[Any, ...]:
+        """Changes whenever the database is written by anyone (this server, a crawl, the CLI): the files' size and time."""
+        out: list[Any] = [_today()]
+        for suffix in ("", "-wal"):
+            try:
+                st = os.stat(f"{self.config.database}{suffix}")
+                out += [st.st_mtime_ns, st.st_size]
+            except OSError:
+                out += [None, None]
+        return tuple(out)
+
+    async def cached(self, key: str, fn: Callable[[Store], Any]) -> Any:
+        """`read(fn)`, remembered until the database changes: the aggregate views (This week, the clause list)
+        cost a full pass over attachments, and most visits between two crawls ask the same question."""
+        version = self.version()
+        hit = self._cache.get(key)
+        if hit and hit[0] == version:
+            return hit[1]
+        value = await self.read(fn)
+        if len(self._cache) > 256:
+            self._cache.clear()
+        self._cache[key] = (version, value)
+        return value
 
     async def read(self, fn: Callable[[Store], Any]) -> Any:
         def run() -> Any:
@@ -210,7 +236,7 @@ class Workspace:
                 out["latest"] = developments.as_json(store, recent[:LATEST_SHOWN])
             return out
 
-        data = await self.read(view)
+        data = await self.cached(f"home {period.name}", view)
         previous = week_of(period.start - timedelta(days=1)).week
         following = week_of(period.end + timedelta(days=1))
         return self.page(request, "home.html.j2", data, title=f"This week: {period.label}", period=period,
@@ -257,9 +283,8 @@ class Workspace:
 
         def view(store: Store) -> dict[str, Any]:
             row = developments.find(store, key)
-            item = developments.load(store, [row])[0]
-            out = thread_view(store, row["uid"])
-            out["development"] = item.as_json(text=True)
+            out = thread_view(store, row["uid"])  # `scan thread --json`, which loads the development once
+            out["development"]["text"] = row["text"] or ""
             twins = store.developments.duplicates_of([row["id"]])
             same = [i for ids in twins.values() for i in ids]
             out["duplicates"] = [{"id": r["uid"], "url": r["url"], "title": r["title"], "source": r["source_id"],
@@ -312,7 +337,8 @@ class Workspace:
 
         needs = request.query_params.get("needs_review") in ("1", "true", "on", "yes")
         policy = request.query_params.get("policy") or None
-        data = await self.read(lambda store: clauses_overview(store, needs_review=needs, policy=policy, today=_today()))
+        data = await self.cached(f"clauses {needs} {policy}",
+                                 lambda store: clauses_overview(store, needs_review=needs, policy=policy, today=_today()))
         return self.page(request, "clauses.html.j2", data, title="Review queue" if needs else "Clauses", needs=needs,
                          policy=policy or "")
 

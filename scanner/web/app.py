@@ -43,6 +43,9 @@ DIGEST_FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; char
 COMING_UP_DAYS = 90
 SEARCH_LIMIT = 20
 REVIEW_QUEUE_SHOWN = 10
+TIMELINE_SHOWN = 100
+DEADLINES_SHOWN = 200
+"""Pages list this many (newest developments on a clause, nearest dates) with a link to all; JSON has all."""
 LATEST_DAYS = 180
 LATEST_SHOWN = 10
 """When the week is empty, "This week" lists the newest developments of the half year before it."""
@@ -347,10 +350,11 @@ class Workspace:
 
         clause_id = request.path_params["id"].strip().upper()
         since = _iso(request.query_params.get("since"), "since")
-        data = await self.read(lambda store: clause_view(store, clause_id, since=since, today=_today()))
+        data = await self.cached(f"clause {clause_id} {since}", lambda store: clause_view(store, clause_id, since=since, today=_today()))
         c = data["clause"]
+        shown = len(data["developments"]) if request.query_params.get("all") else TIMELINE_SHOWN
         return self.page(request, "clause.html.j2", data, status=status, title=f"{c['id']} {c['title']}", c=c,
-                         problem=problem, done=request.query_params.get("reviewed"))
+                         problem=problem, done=request.query_params.get("reviewed"), shown=shown)
 
     async def review(self, request: Request) -> Response:
         from scanner.workspace import record_review
@@ -380,9 +384,11 @@ class Workspace:
         from scanner.lifecycle import TYPES, deadlines
 
         filters = self._deadline_filters(request)
-        data = await self.read(lambda store: deadlines(store, **filters))
+        data = await self.cached(f"deadlines {sorted(filters.items())}", lambda store: deadlines(store, **filters))
+        shown = len(data["deadlines"]) if request.query_params.get("all") else DEADLINES_SHOWN
         ics = "/deadlines.ics" + ("?" + request.url.query if request.url.query else "")
-        return self.page(request, "deadlines.html.j2", data, title="Deadlines", filters=filters, types=TYPES, ics=ics)
+        return self.page(request, "deadlines.html.j2", data, title="Deadlines", filters=filters, types=TYPES, ics=ics,
+                         shown=shown)
 
     async def deadlines_ics(self, request: Request) -> Response:
         from scanner.lifecycle import deadlines, to_ics

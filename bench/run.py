@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Result, machine, say  # noqa: E402
 
-BENCHMARKS = ("ingest", "embedding", "search", "memory", "demo")
+BENCHMARKS = ("ingest", "embedding", "search", "memory", "web", "demo")
 """`recrawl` figures come from the ingest child; `memory` reuses its peak RSS."""
 
 
@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import memory
 
         results += memory.run(args.quick, ingest_report)
+    if "web" in chosen:
+        from bench import web
+
+        results += web.run(args.quick)
     if "demo" in chosen:
         from bench import demo
 

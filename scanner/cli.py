@@ -429,6 +429,8 @@ def demo(
     config_path = _shell_path(result.config_path)
     typer.echo(f"\nnext, point scan at the demo's config (or `export SCAN_CONFIG={config_path}`):")
     typer.echo(f"  scan --config {config_path} search \"{DEMO_QUERY}\"")
+    typer.echo("open the web workspace on the demo's database:")
+    typer.echo(f"  scan serve --config {config_path}      # then http://127.0.0.1:8765/")
 
 
 def _shell_path(path: Path) -> str:
@@ -846,3 +848,40 @@ def thread(
         stage = (member.get("thread") or {}).get("stage") or "-"
         typer.echo(f"{here} {member['published'] or (member['first_seen'] or '')[:10]}  {stage:<12} {member['title']}")
         typer.echo(f"    {member.get('source_name') or member['source']} · {member['url']}")
+
+
+# --- the web workspace ---------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", metavar="ADDR", help="Address to bind; anything but loopback needs --token or --read-only")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on")] = 8765,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Hide forms and refuse every change (POST answers 403)")] = False,
+    token: Annotated[Optional[str], typer.Option("--token", metavar="T", envvar="SCAN_WEB_TOKEN", help="Require this token: ?token=T once (a cookie keeps it) or Authorization: Bearer T")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The web workspace: this week, search, developments, clauses, deadlines, digests, sources, alerts (and JSON)."""
+    from scanner.web.security import is_loopback
+
+    token = token or None  # an empty SCAN_WEB_TOKEN is no token
+    if not is_loopback(host) and not token and not read_only:
+        fail(f"refusing to serve on {host} without a token: anyone who can reach it could change judgments, reviews "
+             "and subscriptions; pass --token T (or set SCAN_WEB_TOKEN), or --read-only, or bind 127.0.0.1", 2)
+    if token is not None and len(token) < 8:
+        fail("--token must be at least 8 characters", 2)
+    with errors_to_exit():
+        import uvicorn
+
+        from scanner.store import Store
+        from scanner.web import create_app
+
+        cfg = settings(ctx, config, db)
+        Store.open(cfg.database, readonly=True).close()  # a missing or foreign database is an error now, not per page
+        web = create_app(cfg, read_only=read_only, token=token)
+    shown = f"[{host}]" if ":" in host else host
+    note(f"web workspace on http://{shown}:{port}/ ({'read-only' if read_only else 'read-write'}"
+         f"{', token required' if token else ''}; Ctrl-C stops it)")
+    uvicorn.run(web, host=host, port=port, log_level="warning", server_header=False, proxy_headers=False)

@@ -22,7 +22,7 @@ def load(store: Store, rows: Sequence[dict[str, Any]]) -> list[Development]:
     judged = store.judgments.latest([r["uid"] for r in rows])
     dates = store.lifecycle.dates_for(ids)
     threads = _threads(store, ids)
-    names = {s["id"]: s["name"] for s in store.sources.health()}
+    names = store.sources.names()
     clause_info = {c["id"]: c for c in store.vectors.clauses()}
     duplicate_uids = _uids(store, {r["duplicate_of"] for r in rows if r.get("duplicate_of")})
     out = []

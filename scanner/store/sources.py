@@ -47,6 +47,10 @@ class SourceTables(Tables):
     def ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("select id from sources order by id")]
 
+    def names(self) -> dict[str, str]:
+        """Source id → display name: what a development's `source_name` needs, without health's full scans."""
+        return {r[0]: r[1] for r in self.db.execute("select id, name from sources")}
+
     def health(self, configured: Iterable[str] | None = None, today: date | None = None) -> list[dict[str, Any]]:
         """Each source with counts, its largest group of identical texts and whether it has gone silent."""
         today = today or datetime.now(timezone.utc).date()

@@ -350,8 +350,7 @@ class _E5:
         parts = []
         for start in range(0, len(texts), E5_BATCH):
             part = texts[start : start + E5_BATCH]
-            vectors = np.asarray(self.model.query(part))
-            parts.append(vectors if len(part) > 1 else vectors[None, :])
+            parts.append(np.asarray(self.model.query(part), np.float32).reshape(len(part), -1))
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
     def close(self) -> None:

@@ -152,3 +152,12 @@ def test_metrics() -> None:
     assert ndcg_at_k(["A"], {}, 5) == 0.0
     assert recall_at_k(["C", "A"], relevant, 1) == 0.0 and recall_at_k(["C", "A"], relevant, 2) == 0.5
     assert precision(["A", "C"], relevant) == (1, 2)
+
+
+@pytest.mark.parametrize("model", list(MODELS.values()))
+def test_every_encoder_returns_one_unit_row_per_text_across_its_batches(model: str) -> None:
+    """Batches are cut inside the encoders (e5 by 16, MiniLM by 32 and a token budget): sizes around the cuts."""
+    for n in (1, 16, 17, 33):
+        vectors = embed.encode([f"text number {i} about gifts" for i in range(n)], model)
+        assert vectors.shape == (n, embed.model_dim(model))
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

@@ -3,21 +3,16 @@
 How a development is scored for a subscription's topic (measured with `python -m scanner.evaluate_alerts`,
 which also reports leave-one-subscription-out figures):
 
-- Five signals, each computed for every stored development:
-  - e5 (now USE-m3, the multilingual encoder every development has): the best-chunk cosine of the
-    topic, standardised against the same development's (hub-corrected) cosines to every policy
-    clause. Raw cross-lingual cosines sit
-    low for every non-English text; measured against the development's own clause similarities
-    the language offset cancels, so a French or Spanish development competes with English ones.
+- Three signals are fused (`SIGNAL_WEIGHTS`, chosen by leave-one-subscription-out CV):
   - minilm: the best-chunk MiniLM cosine (English developments only).
   - bm25: FTS5 BM25 of the topic. For a non-English development no hit is no evidence (the
     topic's words cannot occur there), so it counts as missing rather than low; a hit still counts.
-  - clauses (attached route): the clauses matching attached to the development, weighted by how
-    close each clause is to the topic (the topic is ranked against the corpus with `match.Matcher`,
-    like a tiny development; weights are squared clause scores, so the topic's own clauses dominate).
-  - clause_profile (soft route): the same weights over the development's standardised similarity
-    to every clause (e5, averaged with MiniLM for English), so a development still reaches the
-    topic's clauses when matching attached the wrong ones or none (common for non-English text).
+  - clauses (attached route): the best clause attached to the development, its attachment score
+    times its closeness to the topic (the topic is ranked against the corpus with `match.Matcher`,
+    like a tiny development). This is how a non-English development reaches a topic.
+  Two more are implemented but weighted 0 (they lowered held-out precision): e5 (USE-m3 best-chunk
+  cosine standardised against the development's own clause cosines) and clause_profile (the
+  development's standardised similarity to every clause, weighted by closeness to the topic).
 - Each signal is standardised across all stored developments (a z-score: "how unusually close
   is this development to the topic compared with everything we hold"), so one threshold serves
   broad and narrow topics alike; the z-scores are averaged over the signals a development has

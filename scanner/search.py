@@ -13,9 +13,13 @@ How a query is answered (each choice measured with `python -m scanner.evaluate`)
   work, so an English question finds the Korean or Japanese development filed under its clause.
   On the dev queries this is the strongest single signal, and the one that crosses languages
   (the multilingual encoders load too slowly for a cold query).
-- Fusion: each signal is standardised over the filtered developments (z-scores) and summed with
-  `WEIGHTS`. A very specific lexical hit stands far above the rest in z, so names still win; a
-  query far from every clause gives a flat clause signal that does not disturb the others.
+- Fusion: each signal is standardised over the whole store (z-scores; filters only restrict the
+  ranked list afterwards, so they never re-rank) and the weighted mean of the z-scores a
+  development has is taken. No BM25 hit and no MiniLM vector say nothing about a non-English
+  development, so those count as missing there, not as the lowest value.
+- Relevance floor (`evidence`): a development is a result only with absolute evidence: a best
+  chunk cosine, or a cosine of the query with one of its attached clauses, above a floor, or most
+  of the query's (IDF-weighted) non-stopword terms. A query about nothing stored returns nothing.
 - A database without vectors (nothing analysed yet) is searched by BM25 alone.
 
 Vectors, clause data and matches are loaded once into numpy arrays per database file and

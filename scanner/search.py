@@ -321,6 +321,7 @@ SENTENCE_MIN_CHARS = 12
 
 
 _ORDINAL_END = re.compile(r"(?:^|\s)\d{1,3}\.$")
+_LIST_NUMBER = re.compile(r"^\d{1,3}\.$")
 
 
 def _sentences(text: str) -> list[str]:
@@ -331,7 +332,7 @@ def _sentences(text: str) -> list[str]:
     for piece in (_clean(s) for s in embed.split_sentences(text)):
         if not piece:
             continue
-        piece = f"{carry} {piece}" if carry else piece
+        piece = f"{carry} {piece}" if carry and not _LIST_NUMBER.match(carry) else piece  # "2." alone is a list mark
         carry = piece if _ORDINAL_END.search(piece) and not _is_sentence(piece) else ""
         if not carry:
             out.append(piece)

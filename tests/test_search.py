@@ -73,12 +73,11 @@ def test_snippet_is_an_excerpt_of_the_development(site: Path) -> None:
 def test_filters_filter(site: Path) -> None:
     config = load_config(site)
     with Store.open(config.database) as store:
-        rows = store.developments.list()
         everything = search(store, "gifts", limit=100)
         assert {r["jurisdiction"] for r in everything} > {"US"}
         assert all(r["jurisdiction"] == "US" for r in search(store, "gifts", jurisdictions=["us"], limit=100))
         assert all(r["kind"] == "competitor" for r in search(store, "gifts", kinds=["competitor"], limit=100))
-        source = rows[0]["source_id"]
+        source = everything[-1]["source"]  # a source with a relevant development (not every source has one)
         by_source = search(store, "gifts", sources=[source], limit=100)
         assert by_source and all(r["source"] == source for r in by_source)
         dated = search(store, "gifts", since="2026-10-01", until="2026-10-31", limit=100)
@@ -179,8 +178,72 @@ def test_broken_corpus_is_exit_1_naming_file_and_line(site: Path) -> None:
 
 
 def test_snippet_prefers_sentences_sharing_query_words() -> None:
-    chunks = [(1, "Title"), (2, "The weather was fine. Platforms must cap gifts per day."), (3, "Other words here.")]
-    assert search_module.snippet("daily gift caps", chunks, 2, "Title", "") == "Platforms must cap gifts per day."
-    assert search_module.snippet("unrelated", chunks, 3, "Title", "") == "Other words here."
+    text = "The weather was fine all week long. Platforms must cap gifts per day. Other words here, and more of them."
+    chunks = [(1, "Title"), (2, "The weather was fine all week long. Platforms must cap gifts per day."),
+              (3, "Other words here, and more of them.")]
+    assert search_module.snippet("daily gift caps", chunks, 2, "Title", text) == "Platforms must cap gifts per day."
+    assert search_module.snippet("unrelated", chunks, 3, "Title", text, "Summary opens here with a sentence. More.") == (
+        "Summary opens here with a sentence.")
+    assert search_module.snippet("unrelated", chunks, 3, "Title", text) == "The weather was fine all week long."
     long = "word " * 200
     assert len(search_module.snippet("word", [(1, long)], 1, "", long)) <= search_module.SNIPPET_CHARS
+
+
+def test_snippet_is_a_whole_sentence_never_a_fragment() -> None:
+    text = ("Instant Payout. 2. Cash out from $10 and get paid in minutes with Instant Payout. "
+            "Bonn, 29. September 2026 – the payout office said nothing new.")
+    got = search_module.snippet("instant payout", [], None, "Title", text)
+    assert got == "Cash out from $10 and get paid in minutes with Instant Payout."
+    assert search_module.snippet("payout office", [], None, "Title", text) == (
+        "Bonn, 29. September 2026 – the payout office said nothing new.")
+
+
+NONSENSE = ["xqzvv blorptang frumious", "lentil soup recipe", "quarterly football results"]
+
+
+@pytest.mark.parametrize("query", NONSENSE)
+def test_a_query_about_nothing_stored_finds_nothing(site: Path, query: str) -> None:
+    config = load_config(site)
+    with Store.open(config.database) as store:
+        assert search(store, query, limit=100) == []
+    text = invoke("search", query, "--limit", "100", "--config", str(site))
+    assert text.exit_code == 0 and text.stdout == "" and "no relevant developments" in text.stderr
+
+
+def test_a_large_limit_does_not_pad_with_irrelevant_developments(site: Path) -> None:
+    config = load_config(site)
+    with Store.open(config.database) as store:
+        total = len(store.developments.list())
+        results = search(store, "loot box odds disclosure", limit=total)
+    assert 0 < len(results) < total / 2
+
+
+def test_filters_never_re_rank(site: Path) -> None:
+    """A filtered search is the unfiltered search restricted to the filter, in the same order."""
+    config = load_config(site)
+    with Store.open(config.database) as store:
+        for query in ("loot box", "gift cash-out minors", "money laundering through tipping", "subscriptions"):
+            everything = search(store, query, limit=1000)
+            for facets in ({"jurisdictions": ["DE"]}, {"jurisdictions": ["US", "EU"]}, {"kinds": ["competitor"]},
+                           {"since": "2026-10-01"}, {"kinds": ["regulator"], "jurisdictions": ["UK"]}):
+                filtered = search(store, query, limit=1000, **facets)
+                ids = {r["id"] for r in filtered}
+                assert [(r["id"], r["score"]) for r in filtered] == [
+                    (r["id"], r["score"]) for r in everything if r["id"] in ids], (query, facets)
+                assert ids <= {r["id"] for r in everything}
+
+
+def test_snippets_are_whole_sentences_with_a_query_word(site: Path) -> None:
+    config = load_config(site)
+    query = "creator income tax reporting"
+    with Store.open(config.database) as store:
+        results = search(store, query, limit=10)
+        texts = {r["uid"]: r["text"] or "" for r in store.developments.list()}
+    assert results
+    words = search_module._stems(query)
+    for item in results:
+        snippet = item["snippet"].removesuffix("…")
+        assert len(snippet.split()) >= search_module.SENTENCE_MIN_WORDS, snippet
+        assert snippet in " ".join(texts[item["id"]].split()) or snippet in item["summary"], snippet
+        if search_module._overlap(words, texts[item["id"]]):
+            assert search_module._overlap(words, snippet), snippet

@@ -67,10 +67,13 @@ How to refit
   `. /work/main/.venv/bin/activate; cd /work/exp/relevance; python refit.py --write`
   (reads the cached vectors in cache/*.npz, prints the CV tables, rewrites the block between the
   FITTED PARAMETERS markers of clause_scorer.py; copy the file to scanner/clause_scorer.py).
-- From the package, e.g. when judgments have grown: stack `ClauseScorer.signals()` of every
-  labelled/judged development (all three models' chunks, so both models can be fitted), their
-  labels (n_devs, n_clauses) grades 0/1/2, English flags, thread groups and USE head vectors, and
-  call `fit_all(...)`; save the result with `json.dump` and pass it back as `params_path`.
+- From the package (no research files needed): `python -m scanner.fit_matcher --cv` recomputes
+  every labelled development's signals through the package's encoders and cross-validates the
+  shipped system; `--write PATH` refits on all of them (`fit_all`) and writes the parameters JSON
+  (pass it back as `params_path`, or paste it into the block above).
+- With judgments: `scan rematch --refit` (`scanner.fit_matcher.refit_from_store`) stacks the
+  bundled labelled developments with the database's judged ones, fits, and stores the parameters
+  in the database, where `analyse` picks them up.
 """
 
 from __future__ import annotations

@@ -422,6 +422,11 @@ def judgments_gain(bench: Workbench, seeds: Iterable[int] = SEEDS) -> dict[str, 
 
     The judged half has to be disjoint from the bundled data: judgments of developments whose labels
     are already in the fit add no information, so "bundled = A, judged = A" would measure nothing.
+
+    Measured (3 seeds x 2 halves x 2 roles = 12 measurements, B = 50 developments each, F and J ~25):
+    no judgments nDCG@5 0.610, recall@5 0.467, precision 0.848, irrelevant 0.090; refit with the
+    judgments of J 0.657 (+0.048), 0.518 (+0.052), 0.825, 0.049; refit with J's true labels 0.682,
+    0.550, 0.812, 0.056 (judgments lose grade 2 and leave unjudged "possible" clauses unlabelled).
     """
     from .evaluate import EVAL_URL, eval_config, eval_development
     from .store import Store

@@ -117,7 +117,7 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
         return AnalyseResult(0, 0, 0)
     cache = VectorCache(store)
     progress.stage("loading the language models")
-    matcher = Matcher(clauses, encoders={m: cache.encoder(m) for m in MODELS.values()})
+    matcher = Matcher(clauses, encoders={m: cache.encoder(m) for m in MODELS.values()}, params=stored_params(store))
     add_judged(store, matcher)
     progress.stage("matching developments to clauses", len(pending))
     attached = done = 0
@@ -147,6 +147,18 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
         cache.forget()
         progress.advance(done)
     return AnalyseResult(matched=len(pending), attached=attached, encoded=cache.encoded)
+
+
+PARAMS_STATE = "matcher_params"
+"""`state` key of the matcher parameters refitted with judgments (`scanner.fit_matcher.refit_from_store`)."""
+
+
+def stored_params(store: Store) -> dict[str, Any] | None:
+    """The refitted matcher parameters stored in this database, or None (then the shipped ones serve)."""
+    import json
+
+    value = store.vectors.get_state(PARAMS_STATE)
+    return json.loads(value) if value else None
 
 
 def add_judged(store: Store, matcher: object) -> int:

@@ -67,10 +67,13 @@ How to refit
   `. /work/main/.venv/bin/activate; cd /work/exp/relevance; python refit.py --write`
   (reads the cached vectors in cache/*.npz, prints the CV tables, rewrites the block between the
   FITTED PARAMETERS markers of clause_scorer.py; copy the file to scanner/clause_scorer.py).
-- From the package, e.g. when judgments have grown: stack `ClauseScorer.signals()` of every
-  labelled/judged development (all three models' chunks, so both models can be fitted), their
-  labels (n_devs, n_clauses) grades 0/1/2, English flags, thread groups and USE head vectors, and
-  call `fit_all(...)`; save the result with `json.dump` and pass it back as `params_path`.
+- From the package (no research files needed): `python -m scanner.fit_matcher --cv` recomputes
+  every labelled development's signals through the package's encoders and cross-validates the
+  shipped system; `--write PATH` refits on all of them (`fit_all`) and writes the parameters JSON
+  (pass it back as `params_path`, or paste it into the block above).
+- With judgments: `scan rematch --refit` (`scanner.fit_matcher.refit_from_store`) stacks the
+  bundled labelled developments with the database's judged ones, fits, and stores the parameters
+  in the database, where `analyse` picks them up.
 """
 
 from __future__ import annotations
@@ -432,9 +435,13 @@ def exemplar_training_features(head_use: np.ndarray, pos: np.ndarray, neg: np.nd
 
 
 def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weight=NON_ENGLISH_WEIGHT,
-         prec_floor=PREC_FLOOR, irr_ceil=IRR_CEIL, seed=100, folds=5, clause_ids=None):
+         prec_floor=PREC_FLOOR, irr_ceil=IRR_CEIL, seed=100, folds=5, clause_ids=None, mask=None):
     labels = np.asarray(labels); english = np.asarray(english, bool); groups = np.asarray(groups)
     n, nc = labels.shape
+    # mask: which (development, clause) cells carry a label; unlabelled cells get weight 0 in the
+    # regressions and the clause prior, and only fully labelled developments choose the rule
+    mask = np.ones((n, nc), bool) if mask is None else np.asarray(mask, bool)
+    labels = np.where(mask, labels, 0)
     spec = {"universal": (UNIVERSAL_SIGNALS, UNIVERSAL_MODES), "english": (ENGLISH_SIGNALS, ENGLISH_MODES)}
 
     def design(rows, kind, prior):
@@ -447,10 +454,11 @@ def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weigh
     def fit_models(rows):
         out = {}
         for kind, sub in (("universal", rows), ("english", rows[english[rows]])):
+            known = mask[sub]
             pos = (labels[sub] > 0).sum(0)
-            prior = np.log((pos + 0.5) / (len(sub) - pos + 0.5 * nc))
+            prior = np.log((pos + 0.5) / (known.sum(0) - pos + 0.5 * nc))
             y = (labels[sub] > 0).reshape(-1).astype(float)
-            w = np.where(labels[sub].reshape(-1) == 2, 2.0, 1.0)
+            w = np.where(labels[sub].reshape(-1) == 2, 2.0, 1.0) * known.reshape(-1)
             if kind == "universal":
                 w = w * np.repeat(np.where(english[sub], 1.0, non_english_weight), nc)
             out[kind] = (Logistic.fit(design(sub, kind, prior), y, w, c), prior)
@@ -468,7 +476,8 @@ def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weigh
     oof = np.zeros((n, nc))
     for test in grouped_folds(groups, folds, seed):
         oof[test] = predict(fit_models(np.setdiff1d(rows, test)), test)
-    rule = _fit_rule(oof, labels, prec_floor, irr_ceil)
+    complete = mask.all(1)
+    rule = _fit_rule(oof[complete], labels[complete], prec_floor, irr_ceil)
     models = fit_models(rows)
     params = {"rule": list(rule), "clause_ids": list(clause_ids) if clause_ids is not None else None,
               "exemplars": extra is not None}
@@ -486,8 +495,10 @@ def fit(signals: Mapping[str, np.ndarray], labels: np.ndarray, english: np.ndarr
     development needs the USE, e5 and, for English ones, MiniLM and BM25 signals: the universal
     model is fitted on all languages); labels: grades 0/1/2; english: bool per development;
     groups: thread (or own id) per development; extra: optional (n_devs, n_clauses, 3) exemplar
-    features (`exemplar_training_features`). Thresholds come from grouped 5-fold out-of-fold
-    probabilities, never in-sample ones.
+    features (`exemplar_training_features`); mask: optional (n_devs, n_clauses) bool, False where a
+    cell has no label (weight 0 in the regressions and the prior; the rule is chosen on fully
+    labelled developments only). Thresholds come from grouped 5-fold out-of-fold probabilities,
+    never in-sample ones.
     """
     return _fit(signals, labels, english, groups, extra, clause_ids=clause_ids, **kw)[0]
 
@@ -498,13 +509,14 @@ def fit_all(signals: Mapping[str, np.ndarray], labels: np.ndarray, english: np.n
     development in the bank (leave-thread-out), judged from its labels against the base model's
     out-of-fold attachments (right/added = labelled clauses, wrong = attached and unlabelled)."""
     labels = np.asarray(labels)
+    mask = np.ones(labels.shape, bool) if kw.get("mask") is None else np.asarray(kw["mask"], bool)
     base, oof = _fit(signals, labels, english, groups, clause_ids=clause_ids, **kw)
     rule = Rule.parse(base["rule"])
-    pos = (labels > 0).astype(float)
+    pos = ((labels > 0) & mask).astype(float)
     neg = np.zeros_like(pos)
     for n, p in enumerate(oof):
         for j in _attach(p, rule)[0]:
-            neg[n, j] = float(labels[n, j] == 0)
+            neg[n, j] = float(labels[n, j] == 0 and mask[n, j])
     extra = exemplar_training_features(head_use, pos, neg, groups)
     ex = _fit(signals, labels, english, groups, extra, clause_ids=clause_ids, **kw)[0]
     return {"base": base, "exemplars": ex}

@@ -642,26 +642,41 @@ def judgments(
 def rematch(
     ctx: typer.Context,
     since: Annotated[Optional[str], typer.Option("--since", metavar="DATE", help="Only developments published (or first seen) on or after, YYYY-MM-DD")] = None,
+    refit: Annotated[bool, typer.Option("--refit", help="First retrain the matcher on the bundled labelled data plus every judged development")] = False,
     wait: WaitOpt = 300.0,
     config: ConfigOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-score stored developments with the current corpus and judgments (cached vectors reused; judged pairs stay)."""
+    """Re-score stored developments with the current corpus and judgments (cached vectors reused; judged pairs stay).
+
+    With --refit the matcher is first refitted with the specialists' judgments as labels and its
+    parameters stored in the database; every later analysis uses them.
+    """
     from scanner.analyse import analyse
     from scanner.pipeline import run_lock
     from scanner.progress import CycleProgress, analyse_line
 
     since = iso_day(since, "--since")
+    refitted = None
     with errors_to_exit():
         cfg, store = open_write(ctx, config, db, corpus=True)
         with store, run_lock(cfg.database, wait=wait):
+            if refit:
+                from scanner.fit_matcher import refit_from_store
+
+                if not as_json:
+                    note("refitting the matcher with the judgments (first run encodes the bundled labelled data)")
+                refitted = refit_from_store(cfg, store)
             forgotten = store.vectors.forget_matches(since)
             with CycleProgress() as progress:
                 outcome = analyse(cfg, store, progress=progress)
     if as_json:
-        print_json({"rematched": outcome.matched, **outcome.as_json(), "selected": forgotten})
+        print_json({"rematched": outcome.matched, **outcome.as_json(), "selected": forgotten,
+                    **({"refit": refitted} if refitted is not None else {})})
         return
+    if refitted is not None:
+        note(f"matcher refitted on {refitted['developments']} developments ({refitted['judged']} judged)")
     note(analyse_line(outcome))
 
 

@@ -11,7 +11,10 @@ How a development is scored (the method and its cross-validated figures: `scanne
   data; tier 1 clauses (probability over the fitted threshold, near the best) are attached, tier 2
   ones are shown as "possible" and never count as attached.
 - Judged developments join the scorer's exemplar bank (`add_exemplars`); from `MIN_EXEMPLARS` of
-  them on, the scorer uses the parameters fitted with exemplar features.
+  them on, the scorer uses the parameters fitted with exemplar features. Judgments also retrain the
+  scorer: `scan rematch --refit` (`scanner.fit_matcher.refit_from_store`) refits both models and the
+  rule on the bundled labelled data plus the judged developments and stores the parameters in the
+  database; `analyse` passes them to `Matcher(params=...)`.
 - Evidence: each attached clause gets the sentence that best supports *that* clause (USE cosine,
   averaged with MiniLM for English), a different sentence from the other clauses' where one
   nearly as good exists.
@@ -100,15 +103,26 @@ class ClauseMatch:
 class Matcher:
     """Scores developments against a fixed set of clauses; clause vectors and the scorer are built once."""
 
-    def __init__(self, clauses: Sequence[Clause], encoders: Mapping[str, Encoder] | None = None):
-        """`encoders` maps an embed model name to a (possibly caching) encode function; missing ones use embed."""
+    def __init__(self, clauses: Sequence[Clause], encoders: Mapping[str, Encoder] | None = None,
+                 params: Mapping | None = None):
+        """`encoders` maps an embed model name to a (possibly caching) encode function; missing ones use embed.
+
+        `params`: fitted parameters {"base": ..., "exemplars": ...} as `clause_scorer.fit_all` returns
+        them (e.g. refitted with judgments, `scanner.fit_matcher.refit_from_store`); None = the
+        shipped literals of `clause_scorer`.
+        """
         if not clauses:
             raise ValueError("Matcher needs at least one clause")
         self.clauses = list(clauses)
         self._encoders = dict(encoders or {})
         texts = [c.embedding_text for c in self.clauses]
         self._clause_vectors = {short: self._encode(model, texts) for short, model in MODELS.items()}
-        self.scorer = ClauseScorer.from_clauses(self.clauses, self._clause_vectors)
+        self.params = params
+        if params is None:
+            self.scorer = ClauseScorer.from_clauses(self.clauses, self._clause_vectors)
+        else:   # no exemplar block -> no exemplar models: the refitted base parameters always serve
+            self.scorer = ClauseScorer.from_clauses(self.clauses, self._clause_vectors, params=params["base"],
+                                                    exemplar_params=params.get("exemplars") or {})
 
     def models(self, lang: str) -> tuple[str, ...]:
         """The embed models a development in `lang` is scored with."""

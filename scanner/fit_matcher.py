@@ -253,8 +253,10 @@ def baselines(clauses: Sequence[Clause], items: Sequence[Mapping[str, Any]], enc
 
 # ------------------------------------------------------------------------------ the work store
 def default_work_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "scanner" / "fit-matcher"
+    """The work store beside the other derived artefacts: `$SCAN_CACHE_DIR/fit-matcher` (see `onnx_export.cache_dir`)."""
+    from scanner.onnx_export import cache_dir
+
+    return cache_dir() / "fit-matcher"
 
 
 class Workbench:

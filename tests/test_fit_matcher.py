@@ -61,11 +61,12 @@ def test_unlabelled_cells_are_left_out_of_the_fit() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_cross_validated_quality_of_the_shipped_system_keeps_its_floors() -> None:
+def test_cross_validated_quality_of_the_shipped_system_keeps_its_floors(tmp_path: Path) -> None:
+    """From nothing: the 100 labelled developments encoded into a fresh work store, then grouped CV."""
     from scanner.evaluate import BUNDLED_EVAL
-    from scanner.fit_matcher import Workbench, cross_validate, default_work_dir
+    from scanner.fit_matcher import Workbench, cross_validate
 
-    bench = Workbench(BUNDLED_EVAL, default_work_dir())
+    bench = Workbench(BUNDLED_EVAL, tmp_path / "fit-matcher")
     try:
         assert len(bench.items) == 100
         result, _ = cross_validate(bench.data)

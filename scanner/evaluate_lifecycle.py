@@ -1,7 +1,9 @@
 """The lifecycle harness: key dates, regulatory threads and stages on the labelled set, beside baselines.
 
-Run: `python -m scanner.evaluate_lifecycle [EVAL_DIR] [--json]` (default: the bundled
-`scanner/data/eval`, which holds `lifecycle-dev.jsonl`). Every figure is printed beside a baseline
+Run: `python -m scanner.evaluate_lifecycle [EVAL_DIR] [--file JSONL] [--no-threads] [--json]` (default:
+the bundled `scanner/data/eval`, which holds `lifecycle-dev.jsonl`; `--file` reads another labelled set
+of the same shape, e.g. `lifecycle-heldout.jsonl`, written without looking at the dev texts;
+`--no-threads` skips the thread section, which needs the sentence encoder). Every figure is printed beside a baseline
 computed in the same run on the same data:
 
 - dates: a hit is the same development, date and type. Baseline: every future date dateparser's
@@ -47,8 +49,9 @@ SMOOTH = 2
 GRID_THRESHOLDS = tuple(round(float(x), 3) for x in np.arange(0.0, 0.8, 0.025))
 
 
-def load(eval_dir: Path) -> list[dict[str, Any]]:
-    with open(eval_dir / "lifecycle-dev.jsonl", encoding="utf-8") as handle:
+def load(eval_dir: Path, file: Path | None = None) -> list[dict[str, Any]]:
+    path = file if file is not None else eval_dir / "lifecycle-dev.jsonl"
+    with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 
@@ -338,10 +341,13 @@ def _thread_errors(items: list[dict[str, Any]], predicted: set, gold: set) -> li
 # --- report -----------------------------------------------------------------------------------
 
 
-def run(eval_dir: Path) -> dict[str, Any]:
-    items = load(eval_dir)
+def run(eval_dir: Path, file: Path | None = None, threads: bool = True) -> dict[str, Any]:
+    items = load(eval_dir, file)
     dates = evaluate_dates(items)
     dates_baseline = baseline_dates(items)
+    if not threads:
+        return {"items": len(items), "dates": dates, "dates_baseline": dates_baseline, "threads": None,
+                "stages": evaluate_stages(items, {})}
     vectors = encode(items)
     threads, linked = evaluate_threads(items, vectors)
     stages = evaluate_stages(items, linked)
@@ -360,20 +366,30 @@ def render(report: dict[str, Any]) -> str:
         f"| dates recall, non-English | {d['non_english']['recall']:.3f} | {b['non_english']['recall']:.3f} |",
         f"| phrase contains the date | {d['phrase_contains_date']:.3f} | |",
         f"| ms per development | {d['ms_per_development']:.2f} | {b['ms_per_development']:.2f} |",
+    ]
+    if t is not None:
+        lines += [
         f"| threads P / R / F1 (shipped) | {t['shipped']['precision']:.3f} / {t['shipped']['recall']:.3f} / {t['shipped']['f1']:.3f} "
         f"| same-story {t['baseline_same_story']['precision']:.3f} / {t['baseline_same_story']['recall']:.3f} / {t['baseline_same_story']['f1']:.3f} |",
         f"| threads F1, grid best in-sample | {t['grid_best_in_sample']['f1']:.3f} "
         f"| jurisdiction+cosine>{t['baseline_jurisdiction_cosine']['t']} {t['baseline_jurisdiction_cosine']['f1']:.3f} |",
         f"| threads P / R / F1, leave-one-thread-out | {t['cross_validated']['precision']:.3f} / {t['cross_validated']['recall']:.3f} / {t['cross_validated']['f1']:.3f} "
         f"| jurisdiction+cosine CV {t['baseline_jurisdiction_cosine_cv']['f1']:.3f} |",
+        ]
+    lines += [
         f"| stage accuracy ({s['labelled']} labelled) | {s['accuracy']:.3f} | {s['baseline_majority']['accuracy']:.3f} (all '{s['baseline_majority']['stage']}') |",
-        f"| stage end to end (all, null outside threads) | {s['end_to_end_accuracy']:.3f} | {s['end_to_end_baseline']['accuracy']:.3f} |",
+    ]
+    if t is not None:
+        lines.append(f"| stage end to end (all, null outside threads) | {s['end_to_end_accuracy']:.3f} | {s['end_to_end_baseline']['accuracy']:.3f} |")
+    lines += [
         "",
         "Date recall by language: " + ", ".join(f"{lang} {v['recall']:.2f} ({v['hits']}/{v['gold']})" for lang, v in d["by_lang"].items()),
+        "Date precision by language: " + ", ".join(f"{lang} {v['precision']:.2f} ({v['hits']}/{v['predicted']})" for lang, v in d["by_lang"].items()),
+        f"Dates P / R non-English: {d['non_english']['precision']:.3f} / {d['non_english']['recall']:.3f}",
     ]
     for error in d["errors"]:
         lines.append(f"  date {error['error']}: {error['id']} {error['date']} {error['type']} | {error['phrase']}")
-    for error in t["errors"]:
+    for error in (t["errors"] if t is not None else []):
         lines.append(f"  thread {error['error']}: {error['a']} ~ {error['b']}")
     for error in s["errors"]:
         lines.append(f"  stage: {error['id']} gold {error['gold']} predicted {error['predicted']}")
@@ -383,12 +399,15 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scanner.evaluate_lifecycle", description=__doc__.splitlines()[0])
     parser.add_argument("eval_dir", nargs="?", type=Path, default=DEFAULT_DIR, help="folder holding lifecycle-dev.jsonl")
+    parser.add_argument("--file", type=Path, help="a labelled JSONL set to read instead of EVAL_DIR/lifecycle-dev.jsonl")
+    parser.add_argument("--no-threads", action="store_true", help="dates and stages only (no sentence encoder)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)
-    if not (args.eval_dir / "lifecycle-dev.jsonl").exists():
-        print(f"no lifecycle-dev.jsonl in {args.eval_dir}", file=sys.stderr)
+    path = args.file if args.file is not None else args.eval_dir / "lifecycle-dev.jsonl"
+    if not path.exists():
+        print(f"no {path}", file=sys.stderr)
         return 1
-    report = run(args.eval_dir)
+    report = run(args.eval_dir, args.file, threads=not args.no_threads)
     print(json.dumps(report, indent=2, default=str) if args.json else render(report))
     return 0
 

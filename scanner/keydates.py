@@ -89,15 +89,28 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], tuple[str, str, str]]] = [
     # 1 October 2027 / 1. Juli 2027 / le 1er mars 2027 / 31 de março de 2027 / 1º de agosto / 1 ottobre
     (re.compile(rf"(?i)(?<![\d.,])(?P<d>{_DAY}){_ORD}\.?\s*(?:de\s+|of\s+)?(?P<mn>{_MONTH})(?![\w])"
                 rf"(?:,?\s+(?:de\s+|del\s+)?(?P<y>{_YEAR})\b)?"), ("y", "mn", "d")),
+    # numeric forms. 2027/3/31, 2027.03.31, 2027. 3. 31. (CJK, Korean)
+    (re.compile(rf"(?<![\d/.])(?P<y>{_YEAR})\s?(?P<sep>[/.])\s?(?P<m>1[0-2]|0?[1-9])\s?(?P=sep)\s?(?P<d>[12]\d|3[01]|0?[1-9])(?![\d/])"),
+     ("y", "m", "d")),
+    # 31.12.2027 (always day first), 31/12/2027 and 12/31/2027 (day first unless the language is English
+    # and the first number can be a month: US usage)
+    (re.compile(rf"(?<![\d/.])(?P<d>{_DAY})\.(?P<m>1[0-2]|0?[1-9])\.(?P<y>{_YEAR})(?!\.?\d)"), ("y", "m", "d")),
+    (re.compile(rf"(?<![\d/.])(?P<a>[12]\d|3[01]|0?[1-9])/(?P<b>[12]\d|3[01]|0?[1-9])/(?P<y>{_YEAR})(?![\d/])"), ("y", "a", "b")),
+    # a month's end: "by the end of March 2027", "Ende März 2027", "fin mars 2027", "finales de marzo de 2027",
+    # "fine marzo 2027", "eind maart 2027", 2027年3月末 / 3月底, 2027년 3월 말 -> the month's last day
+    (re.compile(rf"(?i)\b(?:the\s+)?(?P<end>end\s+of|ende|fin(?:\s+de|\s+d')?|fine(?:\s+di)?|(?:a\s+)?finales\s+de|fines\s+de|"
+                rf"final\s+de|fim\s+de|eind(?:e)?)\s+(?P<mn>{_MONTH})(?![\w]),?\s+(?:de\s+|del\s+)?(?P<y>{_YEAR})\b"), ("y", "mn", "end")),
+    (re.compile(r"(?P<y>(?:19|20)\d\d)\s*(?:年|년)\s*(?P<m>1[0-2]|0?[1-9])\s*(?:月|월)\s*(?P<end>末|底|말)"), ("y", "m", "end")),
 ]
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
-def find_mentions(text: str, published: date | None) -> list[Mention]:
+def find_mentions(text: str, published: date | None, lang: str | None = None) -> list[Mention]:
     """Every day-precise date in `text`, in order. A missing year is the one that puts the date
     nearest after `published` (a day more than ~7 months before it is taken as next year's);
-    同年 ("the same year") takes the year of the date before it."""
+    同年 ("the same year") takes the year of the date before it; "the end of March 2027" is its last
+    day; an ambiguous a/b/yyyy is month first only in English."""
     work = text.translate(_FULLWIDTH)
     raw: list[tuple[int, int, int | None, int, int]] = []
     taken: list[tuple[int, int]] = []
@@ -106,9 +119,17 @@ def find_mentions(text: str, published: date | None) -> list[Mention]:
             if any(s < match.end() and match.start() < e for s, e in taken):
                 continue
             groups = match.groupdict()
+            if groups.get("a"):
+                a, b = int(groups["a"]), int(groups["b"])
+                month_first = b > 12 or (a <= 12 and (lang or "en").startswith("en"))
+                groups["m"], groups["d"] = (str(a), str(b)) if month_first else (str(b), str(a))
+                if int(groups["m"]) > 12:
+                    continue
             month = int(groups["m"]) if groups.get("m") else _MONTHS.get((groups.get("mn") or "").lower().rstrip("."))
             if not month:
                 continue
+            if groups.get("end"):
+                groups["d"] = str(calendar.monthrange(int(groups["y"]), month)[1])
             year: int | None = None
             if groups.get("era"):
                 year = (2018 if groups["era"] == "令和" else 1988) + (1 if groups["ey"] == "元" else int(groups["ey"]))
@@ -172,6 +193,10 @@ _ANCHOR_WORDS = {
     "commencement": r"commencement|entry into force|effective date|coming into force|inkrafttreten|entrée en vigueur|"
                     r"entrada en vigor|entrada em vigor|entrata in vigore|施行|시행",
     "today": r"today|heute|aujourd'hui|hoy|hoje|oggi|odiern|本日|今日|오늘",
+    # the document itself ("within 30 days of this notice"): its date is the publication date
+    "self": r"this (?:notice|letter|announcement|circular|communication)|(?:dieser|diesem) (?:Mitteilung|Bekanntmachung|Schreiben)|"
+             r"(?:du )?présent (?:avis|communiqué)|(?:de )?(?:este|el presente) (?:aviso|anuncio|comunicado)|"
+             r"(?:deste|do presente) (?:aviso|comunicado|edital|ofício)|(?:del )?presente (?:avviso|comunicato)|deze (?:mededeling|brief|bekendmaking)",
 }
 _REL_EU = re.compile(
     rf"(?i)\b(?:the\s+|am\s+|le\s+|el\s+|il\s+|o\s+)?(?P<n>{_NUMBER})\s*{_UNIT}"
@@ -180,7 +205,8 @@ _REL_EU = re.compile(
     r"\s+(?:\w[\w'’-]*\s+){0,5}?(?:" + "|".join(_ANCHOR_WORDS.values()) + r"))"
 )
 _REL_CJK = re.compile(
-    r"(?P<anchor>公布|发布|公表|공포|施行|시행)(?:の日|之日|일|한\s*날|후|後)?\s*(?:から起算して|起|부터|로부터|から)?\s*"
+    r"(?P<self>本(?:通知|公告|决定|意见|通達)|この通知|본\s*공고|이\s*공고)?\s*"
+    r"(?P<anchor>公布|发布|印发|公表|공포|施行|시행|公告|공고)(?:の日|之日|일|한\s*날|후|後)?\s*(?:から起算して|起|부터|로부터|から)?\s*"
     r"(?P<n>\d{1,3})\s*(?P<unit>日|天|か月|ヶ月|カ月|개월|일)"
 )
 
@@ -212,7 +238,7 @@ def _shift(anchor: date, n: int, unit: str) -> date:
 
 
 def _anchor_kind(phrase: str) -> str | None:
-    for kind, words in (("today", _ANCHOR_WORDS["today"]), ("commencement", _ANCHOR_WORDS["commencement"]),
+    for kind, words in (("today", _ANCHOR_WORDS["today"]), ("today", _ANCHOR_WORDS["self"]), ("commencement", _ANCHOR_WORDS["commencement"]),
                         ("publication", _ANCHOR_WORDS["publication"])):
         if re.search(words, phrase, re.I):
             return kind
@@ -229,24 +255,33 @@ def _cues(*parts: str) -> re.Pattern[str]:
 _DEADLINE_BEFORE = re.compile(
     r"(?i)(?:\bby|no later than|not later than|until|till|through|before|prior to|on or before|deadline(?: of| is)?|"
     r"due(?: by| on)?|closes?(?: at [^,;]{0,25})?(?: on)?|bis(?: zum| spätestens)?|spätestens(?: am| bis)?|"
-    r"d'ici (?:le|au)|avant le|au plus tard le|jusqu'au|hasta(?: el)?|antes del?|a más tardar el|até(?: o dia)?|"
-    r"no prazo de|entro(?: il)?|fino al|non oltre il|uiterlijk(?: op)?|tot en met|paling lambat(?: pada)?(?: tanggal)?|"
+    r"d'ici(?: le| au| à la)?|avant(?: le| la)?|au plus tard le|jusqu'au|hasta(?: el)?|antes del?|a más tardar el|até(?: o dia)?|"
+    r"no prazo de|entro(?: il| la)?|fino al|non oltre il|uiterlijk(?: op)?|tot en met|(?:vóór|voor) of op|vóór|paling lambat(?: pada)?(?: tanggal)?|"
     r"hingga(?: tanggal)?|sampai(?: dengan)?(?: tanggal)?|截止(?:时间|日期)?为?|截至|于)\W{0,3}\s*$"
 )
-_DEADLINE_AFTER = re.compile(r"^\s*(?:\s*[（(][^）)]{1,4}[）)])?\s*(?:\d{1,2}\s*時|\d{1,2}:\d\d)?\s*(?:まで|까지|前|以前|之前|为止|截止)")
+# a time of day between the deadline word and the date: "by 5pm on", "until 23:59 on", "bis 12 Uhr am",
+# "avant 12h le", "até às 18h do dia", "entro le ore 12:00 del", "uiterlijk 17.00 uur op"
+_TIME_OF_DAY = re.compile(
+    r"(?i)(?:,?\s*(?:at|um|à|a las|às|alle|le ore|ore|om)?\s*(?:\d{1,2}(?:[:.h]\d\d)?\s*(?:a\.?m\.?|p\.?m\.?|uhr|h\b|horas|uur)|"
+    r"\d{1,2}[:.]\d\d|midnight|noon|close of business|minuit|midi|medianoche|mezzanotte)"
+    r"(?:\s*\(?(?:[A-Z]{2,4}|local time|Brussels time|hora de Brasília)\)?)?\s*,?\s*(?:on|am|le|el|del|do dia|do|del giorno|il|op|of)?\s*$)"
+)
+_DEADLINE_AFTER = re.compile(r"^\.?\s*(?:\s*[（(][^）)]{1,4}[）)])?\s*(?:\d{1,2}\s*時|\d{1,2}:\d\d)?\s*(?:まで|까지|前|以前|之前|为止|截止)")
 _START_BEFORE = re.compile(
     r"(?i)(?:\bfrom|starting(?: on| from)?|beginning(?: on)?|as of|as from|with effect from|effective(?: on| from)?|"
     r"(?:ab|seit|vom)(?: dem)?|à compter du|à partir du|dès le|a partir del?|desde el|a partir de|a decorrer de|"
-    r"a partire dal|dal|vanaf|met ingang van|mulai(?: berlaku)?(?: pada)?(?: tanggal)?|sejak|自)\W{0,3}\s*$"
+    r"a partire dal|a decorrere dal|dal|vanaf|met ingang van|mulai(?: berlaku)?(?: pada)?(?: tanggal)?|sejak|自)\W{0,3}\s*$"
 )
-_START_AFTER = re.compile(r"^\s*(?:[（(][^）)]{1,4}[）)])?\s*(?:起|から|부터|以后|以降)")
+_START_AFTER = re.compile(r"^\.?\s*(?:[（(][^）)]{1,4}[）)])?\s*(?:起|から|부터|以后|以降)")
 
 _COMMENT = _cues(
     r"\bcomment", r"consultation", r"submission", r"\bresponses?\b", r"\brespond\b", r"\bviews\b", r"call for evidence",
     r"\bfeedback", r"have your say", r"\binvit(?:e|es|ed|ing)\b", r"representations", r"\bevidence\b",
     r"stellungnahme", r"konsultation", r"anhörung", r"\bcommentaires", r"observations", r"contributions?",
     r"alegaciones", r"observaciones", r"comentarios", r"consulta", r"contribuiç", r"sugest", r"manifesta",
-    r"osservazioni", r"commenti", r"reacties", r"consultatie", r"zienswijze", r"tanggapan", r"masukan", r"konsultasi", r"意见", r"意見", r"パブリックコメント", r"의견", r"입법예고", r"행정예고", r"意見募集",
+    r"osservazioni", r"commenti", r"contributi", r"pareri", r"reacties", r"reageren", r"reactie", r"consultatie", r"zienswijze", r"inspraak",
+    r"\brespondents?\b", r"stellung (?:zu )?nehmen", r"rückmeldungen", r"\bréponses?\b", r"información pública", r"trámite de audiencia",
+    r"aportaciones", r"sugerencias", r"tanggapan", r"masukan", r"konsultasi", r"意见", r"意見", r"パブリックコメント", r"의견", r"입법예고", r"행정예고", r"意見募集",
 )
 _EFFECTIVE = _cues(
     r"take[sn]? effect", r"took effect", r"taking effect", r"come[s]? into (?:force|effect|operation)", r"enters? into (?:force|application)",
@@ -281,7 +316,9 @@ _COMPLIANCE = _cues(
     r"までに", r"報告", r"해야", r"하여야", r"정비", r"유예",
 )
 
-_DUTY = _cues(r"\bmust\b", r"\bshall\b", r"\brequired\b", r"deadline", r"müssen", r"doivent", r"deben", r"devem", r"devono", r"应当", r"해야")
+_DUTY = _cues(r"\bmust\b", r"\bshall\b", r"\brequired\b", r"deadline", r"müssen", r"\bmuss\b", r"doivent", r"\bdoit\b", r"devront",
+              r"deben", r"deberán", r"\bdebe\b", r"devem", r"\bdeve\b", r"deverá", r"deverão", r"devono", r"dovrà", r"dovranno",
+              r"moeten", r"\bmoet\b", r"\bdienen\b", r"应当", r"须", r"해야", r"하여야", r"なければならない", r"必要があります")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(\[A-ZÀ-Ý0-9\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af])|(?<=[。！？])|\n+")
 _ABBREV = re.compile(r"(?i)(?:\b(?:no|nos|nr|art|arts|abs|para|paras|sec|u\.s|e\.g|i\.e|cf|vs|v|st|dr|mr|mrs|ms|inc|ltd|co|corp|jr|sr|"
@@ -295,6 +332,10 @@ def sentences(text: str) -> list[tuple[int, int]]:
         if boundary.group().strip() == "" and boundary.start() > 0 and _ABBREV.search(text[max(0, boundary.start() - 8):boundary.start()]):
             if "\n" not in boundary.group():
                 continue
+        # a Korean numeric date "2027. 6. 30." is not three sentences
+        if (boundary.group().strip() == "" and re.search(r"(?:19|20)\d\d\.$", text[max(0, boundary.start() - 5):boundary.start()])
+                and re.match(r"\d{1,2}\.\s?\d{1,2}\.?", text[boundary.end():])):
+            continue
         end = boundary.start()
         if text[start:end].strip():
             spans.append((start, end))
@@ -334,7 +375,7 @@ class _Candidate:
 def extract_dates(title: str, text: str, published: date | None, lang: str | None = None) -> list[KeyDate]:
     """The key dates of a development, in text order, one per (date, type)."""
     body = text or ""
-    mentions = find_mentions(body, published)
+    mentions = find_mentions(body, published, lang)
     spans = sentences(body)
     candidates = [_Candidate(m.day, m.start, m.end) for m in mentions]
     candidates += _relative_dates(body, spans, mentions, published)
@@ -364,8 +405,17 @@ def _relative_dates(text: str, spans: list[tuple[int, int]], mentions: list[Ment
             if not n:
                 continue
             phrase = match.group(0)
-            kind = _anchor_kind(match.group("anchor") if "anchor" in match.groupdict() and match.groupdict().get("anchor") else phrase)
-            anchor = _anchor(text, spans, mentions, match.start(), kind, published, phrase)
+            groups = match.groupdict()
+            if groups.get("self"):
+                kind = "today"   # "自本通知印发之日起": from this notice's own date
+            elif groups.get("anchor") in ("公告", "공고", "印发"):
+                continue         # some other notice's date: unknown
+            else:
+                kind = _anchor_kind(groups["anchor"] if groups.get("anchor") else phrase)
+            # "… of its publication in the Official Journal": the words after say which publication
+            here = next(((s, e) for s, e in spans if s <= match.start() < e), (0, len(text)))
+            context = text[match.start():min(here[1], match.end() + 60)]
+            anchor = _anchor(text, spans, mentions, match.start(), kind, published, context)
             if anchor is None:
                 continue
             try:
@@ -376,6 +426,8 @@ def _relative_dates(text: str, spans: list[tuple[int, int]], mentions: list[Ment
     return found
 
 
+_JOURNAL = re.compile(r"(?i)official journal|journal officiel|amtsblatt|gesetzblatt|federal register|gazette|gazzetta ufficiale|"
+                      r"bolet[íi]n oficial|\bBOE\b|di[áa]rio oficial|\bDOU\b|diario oficial|staatscourant|staatsblad|官報|公報|관보|政府公报")
 _PUBLISHED_NEAR = re.compile(r"(?i)publish|publicad|publicado|publicada|pubblicat|veröffentlicht|verkündet|publié|公布|发布|公表|공포|게재|官報|official journal|gazette|register")
 _TODAY = re.compile(_ANCHOR_WORDS["today"], re.I)
 
@@ -391,6 +443,9 @@ def _anchor(text: str, spans: list[tuple[int, int]], mentions: list[Mention], at
     here = next((i for i, (s, e) in enumerate(spans) if s <= at < e), None)
     if here is None:
         return None
+    # publication in a named journal counts only from a date stated for that journal, not from the
+    # release's own "published today" (a draft's future publication in the BOE is not today's)
+    journal = kind == "publication" and _JOURNAL.search(phrase)
     if kind == "commencement":
         effective = [m for m in mentions if published is None or m.day > published]
         for m in effective:
@@ -401,7 +456,7 @@ def _anchor(text: str, spans: list[tuple[int, int]], mentions: list[Mention], at
     for index in range(here, max(-1, here - 4), -1):
         s, e = spans[index]
         sentence = text[s:e]
-        if not _PUBLISHED_NEAR.search(sentence):
+        if not _PUBLISHED_NEAR.search(sentence) or (journal and not _JOURNAL.search(sentence)):
             continue
         days = [m for m in mentions if s <= m.start < e and m.start < (at if index == here else e) and m.explicit_year]
         if index == here and not days:
@@ -433,16 +488,22 @@ def _classify(text: str, sentence: tuple[int, int], spans: list[tuple[int, int]]
     local = text[max(left, c.start - 120):min(right, c.end + 60)]
     if _EVENT.search(clause) and not _COMMENT.search(text[max(left, c.start - 40):c.start]):
         return None
-    if _STATISTIC.search(text[max(left, c.start - 60):c.start]):
-        return None
     previous = max((m.end for m in mentions if m.end <= c.start), default=0)
+    statistic = _STATISTIC.search(text, max(left, c.start - 60), c.start)
+    if statistic and (statistic.start() >= previous or statistic.group().lower().startswith("between")):
+        return None
     if undated and _PAST.search(text[max(left, c.start - 60, previous):c.start]):
         return None
     if _PUBLISHING.search(text[max(left, c.start - 50):c.start]):
         return None
-    deadline = bool(_DEADLINE_BEFORE.search(before) or _DEADLINE_AFTER.search(after))
+    timed = _TIME_OF_DAY.search(before)
+    deadline = bool(_DEADLINE_BEFORE.search(before) or _DEADLINE_AFTER.search(after)
+                    or (timed and _DEADLINE_BEFORE.search(before[:timed.start()])))
     starts = bool(_START_BEFORE.search(before) or _START_AFTER.search(after))
-    relative_deadline = c.relative and re.search(r"(?i)\bwithin\b|\bentro\b|\binnerhalb\b|\bdans un délai\b|\bdentro de\b|\bno prazo\b|\bin\s+den\s+", text[max(left, c.start - 60):c.end])
+    relative_deadline = c.relative and (
+        re.search(r"(?i)\bwithin\b|\bentro\b|\binnerhalb\b|\bdans un délai\b|\bdentro de\b|\bno prazo\b|\bin\s+den\s+|\bbinnen\b",
+                  text[max(left, c.start - 60):c.end])
+        or re.match(r"\s*(?:以内|内|이내|안에)", text[c.end:c.end + 4]))
     comment = _COMMENT.search(local) or (heading and _COMMENT.search(heading))
     if re.search(r"(?i)\bclos(?:e|es|ing)\b|截止|마감|締切", text[max(left, c.start - 60):c.start]) and comment:
         kind = "comments_due"
@@ -486,7 +547,7 @@ def _phrase(text: str, left: int, right: int, c: _Candidate, mentions: list[Ment
     if len(words) > 12:
         start = left + words[-12].start()
     end = c.end
-    tail = re.match(r"\s*(?:[（(][^）)]{1,6}[）)])?\s*(?:\d{1,2}\s*時|\d{1,2}:\d\d)?\s*(?:までに|まで|까지|前完成|前|起施行|起|부터 시행된다|부터 시행|부터|から|(?:\s*[（(][^）)]*[）)]))?",
+    tail = re.match(r"(?:\.(?=\s*(?:까지|부터)))?\s*(?:[（(][^）)]{1,6}[）)])?\s*(?:\d{1,2}\s*時|\d{1,2}:\d\d)?\s*(?:までに|まで|까지|前完成|前|起施行|起|부터 시행된다|부터 시행|부터|から|(?:\s*[（(][^）)]*[）)]))?",
                     text[end:right])
     if tail:
         end += len(tail.group().rstrip())

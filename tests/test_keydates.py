@@ -103,3 +103,73 @@ def test_a_typical_article_takes_milliseconds() -> None:
     for _ in range(20):
         extract_dates("Title", text, PUB, "en")
     assert (time.perf_counter() - start) / 20 < 0.05
+
+
+# --- classes of failure found on the held-out set (these wordings are in neither labelled set) ---
+
+
+@pytest.mark.parametrize("text, lang, expected", [
+    # numeric and month-end date forms
+    ("Operators must register by 30/06/2027.", "en", ("2027-06-30", "compliance")),
+    ("Operators must register by 06/30/2027.", "en", ("2027-06-30", "compliance")),
+    ("Os operadores devem se cadastrar até 30/06/2027.", "pt", ("2027-06-30", "compliance")),
+    ("Gli operatori devono adeguarsi entro il 30.06.2027.", "it", ("2027-06-30", "compliance")),
+    ("사업자는 2027. 6. 30.까지 신고하여야 한다.", "ko", ("2027-06-30", "compliance")),
+    ("本规定自2027.7.1起施行。", "zh", ("2027-07-01", "effective")),
+    ("Firms should implement the changes by the end of June 2027.", "en", ("2027-06-30", "compliance")),
+    ("Die Anbieter müssen bis Ende Juni 2027 berichten.", "de", ("2027-06-30", "compliance")),
+    ("Les plateformes doivent se conformer d'ici fin juin 2027.", "fr", ("2027-06-30", "compliance")),
+    ("事業者は2027年6月末までに対応する必要があります。", "ja", ("2027-06-30", "compliance")),
+    ("平台应当于2027年6月底前完成整改。", "zh", ("2027-06-30", "compliance")),
+    ("사업자는 2027년 6월 말까지 보고해야 한다.", "ko", ("2027-06-30", "compliance")),
+    # a time of day between the deadline word and the date
+    ("Responses must reach us by 11:59 p.m. ET on March 15, 2027.", "en", ("2027-03-15", "comments_due")),
+    ("Comments are invited until midnight on 20 April 2027.", "en", ("2027-04-20", "comments_due")),
+    ("Stellungnahmen können bis 12 Uhr am 15.03.2027 abgegeben werden.", "de", ("2027-03-15", "comments_due")),
+    # relative to the document itself
+    ("Licensees must submit a plan within 14 days of this notice.", "en", ("2027-02-15", "compliance")),
+    ("各平台应当自本公告发布之日起15日内提交报告。", "zh", ("2027-02-16", "compliance")),
+    # comment and duty vocabulary
+    ("Reacties kunnen worden ingediend tot en met 15 maart 2027.", "nl", ("2027-03-15", "comments_due")),
+    ("Aanbieders moeten vóór 1 juli 2027 voldoen.", "nl", ("2027-07-01", "compliance")),
+    ("Las aportaciones podrán remitirse hasta el 15 de marzo de 2027.", "es", ("2027-03-15", "comments_due")),
+    # a statistics period does not swallow the deadline after it
+    ("For the quarter ending 30 June 2027, returns must be filed by 31 July 2027.", "en", ("2027-07-31", "compliance")),
+])
+def test_held_out_failure_classes(text: str, lang: str, expected: tuple[str, str]) -> None:
+    assert found(text, lang=lang) == {expected}
+
+
+def test_publication_in_a_named_journal_needs_a_date_for_that_journal() -> None:
+    text = ("The Ministry published the draft law today. The law will enter into force twenty days after its "
+            "publication in the Official Journal.")
+    assert found(text) == set()
+    assert found("Il decreto entra in vigore decorsi quindici giorni dalla pubblicazione nella Gazzetta Ufficiale.", lang="it") == set()
+
+
+def _heldout() -> list[dict]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "scanner" / "data" / "eval" / "lifecycle-heldout.jsonl"
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def test_held_out_set_floors() -> None:
+    """lifecycle-heldout.jsonl was written without reading the dev texts; it guards against cue lists
+    that only fit the dev set. Before the fixes it scored P 0.923 / R 0.766 / non-English R 0.800 /
+    stage accuracy 0.743."""
+    from scanner.evaluate_lifecycle import evaluate_dates, evaluate_stages
+
+    items = _heldout()
+    assert len(items) >= 30 and sum(i["lang"] != "en" for i in items) >= 12
+    for item in items:
+        for d in item["dates"]:
+            assert d["phrase"] in item["text"], (item["id"], d["phrase"])
+    dates = evaluate_dates(items)
+    assert dates["overall"]["precision"] >= 0.9, dates["errors"]
+    assert dates["overall"]["recall"] >= 0.85, dates["errors"]
+    assert dates["non_english"]["recall"] >= 0.8, dates["errors"]
+    stages = evaluate_stages(items, {})
+    assert stages["accuracy"] >= 0.75, stages["errors"]

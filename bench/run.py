@@ -25,7 +25,9 @@ BENCHMARKS = ("ingest", "embedding", "search", "memory", "web", "demo")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes on 2 cores")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes: a few minutes on 2 cores")
+    size.add_argument("--full", action="store_true", help="full sizes (the default): 2,000 developments through ingest")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
     args = parser.parse_args(argv)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -183,7 +182,6 @@ class TopicScorer:
 
     def __init__(self, store: Store):
         from .match import Matcher
-        from .policies import Clause
 
         rows = store.developments.list()
         self.ids = [r["id"] for r in rows]

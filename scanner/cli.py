@@ -158,16 +158,13 @@ def who(by: str | None) -> str:
 
 def iso_day(value: Optional[str], option: str) -> Optional[str]:
     """A YYYY-MM-DD date or a usage error (exit 2) naming the option."""
-    from datetime import date
+    from scanner.errors import UsageError
+    from scanner.textutil import iso_day as parse
 
-    if value is None:
-        return None
     try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-18", param_hint=option) from None
+        return parse(value, option)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc).removeprefix(f"{option} "), param_hint=option) from None
 
 
 # --- crawling --------------------------------------------------------------------------------------

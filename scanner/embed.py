@@ -70,7 +70,7 @@ _loaded: dict[str, Any] = {}
 _loading = threading.Lock()
 
 
-from scanner.textutil import content_hash  # noqa: E402  the cache key (with the model name) for a vector
+from scanner.textutil import content_hash  # noqa: E402,F401  re-exported: the cache key (with the model name) for a vector
 
 
 def to_blob(vec: np.ndarray) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
 
 
@@ -31,3 +32,17 @@ def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def iso_day(value: str | None, name: str) -> str | None:
+    """A YYYY-MM-DD day as given on a command line or in a URL, or a `UsageError` naming the option."""
+    from scanner.errors import UsageError
+
+    if not value:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(f"{name} {value!r} is not a date like 2026-11-18") from None

@@ -3,8 +3,6 @@ and the digest's same-story miss on a verbatim repeat under another headline (pr
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import date
 from pathlib import Path
 

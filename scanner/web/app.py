@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from scanner.config import KINDS, Config
 from scanner.errors import NotFoundError, ScanError, UsageError
 from scanner.store import Store
+from scanner.textutil import iso_day
 from scanner.web import security
 
 HERE = Path(__file__).parent
@@ -252,7 +253,7 @@ class Workspace:
         kinds = [k for k in request.query_params.getlist("kind") if k]
         jurisdictions = [j.strip().upper() for j in request.query_params.getlist("jurisdiction") if j.strip()]
         sources = [s for s in request.query_params.getlist("source") if s]
-        since, until = _iso(request.query_params.get("since"), "since"), _iso(request.query_params.get("until"), "until")
+        since, until = iso_day(request.query_params.get("since"), "since"), iso_day(request.query_params.get("until"), "until")
         for kind in kinds:
             if kind not in KINDS:
                 raise UsageError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -349,7 +350,7 @@ class Workspace:
         from scanner.workspace import clause_view
 
         clause_id = request.path_params["id"].strip().upper()
-        since = _iso(request.query_params.get("since"), "since")
+        since = iso_day(request.query_params.get("since"), "since")
         data = await self.cached(f"clause {clause_id} {since}", lambda store: clause_view(store, clause_id, since=since, today=_today()))
         c = data["clause"]
         shown = len(data["developments"]) if request.query_params.get("all") else TIMELINE_SHOWN
@@ -376,8 +377,8 @@ class Workspace:
             if value not in TYPES:
                 raise UsageError(f"type {value!r} is not one of {', '.join(TYPES)}")
         clause = (request.query_params.get("clause") or "").strip().upper() or None
-        since = _iso(request.query_params.get("since"), "since") or _today().isoformat()
-        until = _iso(request.query_params.get("until"), "until")
+        since = iso_day(request.query_params.get("since"), "since") or _today().isoformat()
+        until = iso_day(request.query_params.get("until"), "until")
         return {"since": since, "until": until, "types": tuple(types), "clause": clause}
 
     async def deadlines(self, request: Request) -> Response:
@@ -581,17 +582,6 @@ def _one(form: dict[str, list[str]], key: str) -> str | None:
 
 def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s,;]+", text or "") if w]
-
-
-def _iso(value: str | None, name: str) -> str | None:
-    if not value:
-        return None
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise UsageError(f"{name} {value!r} is not a date like 2026-11-18") from None
 
 
 def _today() -> date:

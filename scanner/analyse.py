@@ -108,13 +108,16 @@ def sync_corpus(config: Config, store: Store) -> tuple[list[Clause], str]:
 
 def analyse(config: Config, store: Store, *, progress: Progress | None = None) -> AnalyseResult:
     """Chunk, embed and match every development whose text or corpus changed since it was matched."""
-    from scanner.match import MODELS, Matcher, chunks_of, detect_lang, texts_to_encode
+    from scanner.match import MODELS, Matcher, chunks_of, detect_langs, texts_to_encode
 
     progress = progress or Progress()
     clauses, fingerprint = sync_corpus(config, store)
     pending = store.vectors.unmatched(fingerprint)
     if not pending:
         return AnalyseResult(0, 0, 0)
+    unknown = [r for r in pending if not r["lang"]]
+    found = dict(zip((r["id"] for r in unknown), detect_langs([f"{r['title'] or ''}\n{r['text'] or ''}" for r in unknown])))
+    _return_freed_memory()
     cache = VectorCache(store)
     progress.stage("loading the language models")
     matcher = Matcher(clauses, encoders={m: cache.encoder(m) for m in MODELS.values()}, params=stored_params(store))
@@ -127,7 +130,7 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
         needed: dict[str, list[str]] = {}
         for row in batch:
             title, text = row["title"] or "", row["text"] or ""
-            lang = row["lang"] or detect_lang(f"{title}\n{text}")
+            lang = row["lang"] or found[row["id"]]
             prepared.append((row, title, text, lang))
             for model, texts in texts_to_encode(title, text, lang).items():
                 needed.setdefault(model, []).extend(texts)
@@ -145,7 +148,10 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
                 attached += any(m.tier == 1 for m in matches)
         done += len(batch)
         cache.forget()
+        _return_freed_memory()
         progress.advance(done)
+    embed.release()  # the rest of a cycle (dates, threads, alerts, digest) reads stored vectors only
+    _return_freed_memory()
     return AnalyseResult(matched=len(pending), attached=attached, encoded=cache.encoded)
 
 
@@ -159,6 +165,19 @@ def stored_params(store: Store) -> dict[str, Any] | None:
 
     value = store.vectors.get_state(PARAMS_STATE)
     return json.loads(value) if value else None
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap a batch freed back to the OS (glibc keeps it otherwise), so memory stays flat batch to batch."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc: nothing to trim
+            pass
 
 
 def add_judged(store: Store, matcher: object) -> int:

@@ -49,7 +49,7 @@ MODEL_DIMS = {DEFAULT_MODEL: 384, MINILM_FP32_MODEL: 384, MINILM_TORCH_MODEL: 38
 """Vector length of each named model, known without loading it."""
 BATCH_SIZE = 32
 """Texts per forward pass. Texts are sorted by length first, so each batch pads to similar lengths."""
-TOKEN_BUDGET = 2048
+TOKEN_BUDGET = 1024
 """MiniLM: at most this many padded tokens per forward pass, so batches of long texts shrink (attention
 is quadratic: 32 texts of 256 tokens would need ~100 MB of scores per layer, and run slower per text)."""
 MAX_TOKENS = 256

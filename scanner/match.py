@@ -59,6 +59,19 @@ def detect_lang(text: str) -> str:
     return str(py3langid.classify(text)[0])
 
 
+def detect_langs(texts: Sequence[str]) -> list[str]:
+    """`detect_lang` for many texts, then the identifier is dropped: its model holds ~75 MiB that the
+    encoders, loaded next, need more (py3langid keeps it in a module global until told otherwise)."""
+    import gc
+
+    import py3langid.langid
+
+    langs = [detect_lang(t) for t in texts]
+    py3langid.langid.IDENTIFIER = None
+    gc.collect()
+    return langs
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens for BM25; `\\w` keeps non-Latin scripts as words too."""
     return _TOKEN.findall(text.lower())

@@ -133,8 +133,16 @@ def open_read(ctx: typer.Context, config: Path | None, db: Path | None) -> tuple
     """Config and a read-only store: a missing or foreign database is an error, and nothing is written."""
     from scanner.store import Store
 
+    from scanner.store import StoreError
+
     cfg = settings(ctx, config, db)
-    return cfg, Store.open(cfg.database, readonly=True)
+    try:
+        return cfg, Store.open(cfg.database, readonly=True)
+    except StoreError as exc:
+        demo = Path("scan-demo/sources.yaml")
+        if cfg.database.exists() or not demo.is_file() or (cfg.path and cfg.path.resolve() == demo.resolve()):
+            raise
+        raise StoreError(f"{exc}; to use the demo's database: scan --config {demo} {ctx.info_name} …") from None
 
 
 def open_write(ctx: typer.Context, config: Path | None, db: Path | None, *, corpus: bool = False) -> tuple["Config", "Store"]:

@@ -114,6 +114,17 @@ def test_an_empty_database_says_so_and_points_at_the_demo(tmp_path: Path) -> Non
     assert "holds no developments yet" in result.stderr and "--config scan-demo/sources.yaml" in result.stderr
 
 
+def test_a_missing_database_beside_the_demo_points_at_the_demo(tmp_path: Path) -> None:
+    """The first search after `scan demo`, typed in the same folder without --config."""
+    config = write_config(tmp_path)
+    (tmp_path / "scan-demo").mkdir()
+    (tmp_path / "scan-demo" / "sources.yaml").write_text("sources: []\n")
+    result = invoke("search", "gift cash-out minors", "--config", str(config))
+    assert result.exit_code == 1
+    assert "no database at" in result.stderr and "scan --config scan-demo/sources.yaml search" in result.stderr
+    assert not (tmp_path / "scanner.db").exists()
+
+
 def test_unknown_source_ids_are_refused_like_crawl_does(tmp_path: Path) -> None:
     config = write_config(tmp_path, sources="[{id: ofcom-news, kind: regulator, feed: 'https://example.org/rss'}]")
     assert invoke("subscribe", "x", "--topic", "loot", "--config", str(config)).exit_code == 0

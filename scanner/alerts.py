@@ -376,11 +376,38 @@ def find_alerts(store: Store, threshold: float | None = None, scorer: TopicScore
             continue
         scorer = scorer or TopicScorer(store)
         scores = scorer.scores(subscription.topic)
+        advances = matter_advances(store, subscription.name, [r["id"] for r in candidates])
         for row in candidates:
             score = scores.get(row["id"], 0.0)
-            if score >= threshold:
+            if score >= threshold or row["id"] in advances:
                 found.append(Alert(subscription.name, row["id"], round(score, 4), pending=subscription.channels))
     return found
+
+
+def matter_advances(store: Store, subscription: str, development_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Developments that are a new stage of a matter this subscription already alerted on.
+
+    A lawyer who was alerted to a consultation wants its final rule and its enforcement too, even
+    when their wording scores lower for the topic: such a development alerts whatever its score,
+    and its alert says which matter it advances (`{"thread", "stage", "after": [earlier stages]}`).
+    """
+    ids = list(development_ids)
+    alerted = store.alerts.alerted_ids(subscription) - set(ids)
+    if not alerted or not ids:
+        return {}
+    known = store.lifecycle.threads_for([*alerted, *ids])
+    seen: dict[str, set[str]] = {}
+    for development_id in alerted:
+        row = known.get(development_id)
+        if row and row["thread_id"]:
+            seen.setdefault(row["thread_id"], set()).add(row["stage"] or "")
+    out = {}
+    for development_id in ids:
+        row = known.get(development_id)
+        if row and row["thread_id"] in seen and row["stage"] and row["stage"] not in seen[row["thread_id"]]:
+            out[development_id] = {"thread": row["thread_id"], "stage": row["stage"],
+                                   "after": sorted(s for s in seen[row["thread_id"]] if s)}
+    return out
 
 
 def run_alerts(config: Config, store: Store, *, dry_run: bool = False, resend_unconfirmed: bool = False) -> AlertRun:
@@ -414,6 +441,9 @@ def run_alerts(config: Config, store: Store, *, dry_run: bool = False, resend_un
             key = (delivery["subscription"], delivery["development_id"])
             alert = alerts.setdefault(key, Alert(*key, delivery["score"] or 0.0))
             development = developments.as_json(store, [store.developments.get(delivery["development_id"])])[0]
+            advance = matter_advances(store, delivery["subscription"], [delivery["development_id"]])
+            if advance:
+                development["advance"] = advance[delivery["development_id"]]
             error = courier.send(delivery["channel"], subscription, development, alert.score, delivery["message_id"])
             store.alerts.finish(delivery["id"], error)
             if error:
@@ -443,11 +473,16 @@ def alerts_json(store: Store, run: AlertRun) -> dict[str, Any]:
     """The contract's `scan alerts --json` document."""
     rows = {a.development_id: store.developments.get(a.development_id) for a in run.alerts}
     shown = {r["id"]: d for r, d in zip(rows.values(), developments.as_json(store, list(rows.values())))}
-    return {"alerts": [
-        {"subscription": a.subscription, "development": shown[a.development_id], "score": a.score,
-         "delivered": a.delivered, "failed": a.failed, "pending": a.pending}
-        for a in run.alerts
-    ], "unconfirmed": [{"subscription": u["subscription"], "channel": u["channel"]} for u in run.unconfirmed]}
+    out = []
+    for a in run.alerts:
+        item = {"subscription": a.subscription, "development": shown[a.development_id], "score": a.score,
+                "delivered": a.delivered, "failed": a.failed, "pending": a.pending}
+        advance = matter_advances(store, a.subscription, [a.development_id]).get(a.development_id)
+        if advance:
+            item["advance"] = advance
+        out.append(item)
+    return {"alerts": out,
+            "unconfirmed": [{"subscription": u["subscription"], "channel": u["channel"]} for u in run.unconfirmed]}
 
 
 def _join(values: Iterable[str]) -> str:

@@ -36,7 +36,8 @@ _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, kee
 _TEXT = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 _BODY = """\
-New development for your scan subscription "{{ name }}" (topic: {{ topic }}).
+{% if d.get("advance") %}A matter you were alerted on has moved to a new stage ({{ d.advance.stage }}, after {{ d.advance.after | join(", ") }}).
+{% endif %}New development for your scan subscription "{{ name }}" (topic: {{ topic }}).
 
 {{ d.title }}
 {{ d.source }}{% if d.jurisdiction %} · {{ d.jurisdiction }}{% endif %}{% if d.published %} · {{ d.published }}{% endif %}
@@ -53,6 +54,7 @@ Match score {{ "%.2f"|format(score) }}. Stop these alerts with: scan unsubscribe
 _HTML = """\
 <!doctype html>
 <html><body style="font-family: sans-serif; max-width: 42em">
+{% if d.get("advance") %}<p><strong>A matter you were alerted on has moved to a new stage</strong> ({{ d.advance.stage }}, after {{ d.advance.after | join(", ") }}).</p>{% endif %}
 <p>New development for your scan subscription <strong>{{ name }}</strong> (topic: {{ topic }}).</p>
 <h2 style="font-size: 1.2em"><a href="{{ url }}">{{ d.title }}</a></h2>
 <p style="color: #555">{{ d.source }}{% if d.jurisdiction %} · {{ d.jurisdiction }}{% endif %}{% if d.published %} · {{ d.published }}{% endif %}</p>
@@ -66,7 +68,9 @@ _HTML = """\
 
 def subject(name: str, development: dict[str, Any]) -> str:
     """`[scan] NAME: TITLE`, one line, so the inbox shows which subscription and which development."""
-    line = " ".join(f"[scan] {name}: {development.get('title') or development.get('url')}".split())
+    stage = development.get("advance", {}).get("stage") if isinstance(development.get("advance"), dict) else None
+    marker = f"[{stage}] " if stage else ""
+    line = " ".join(f"[scan] {name}: {marker}{development.get('title') or development.get('url')}".split())
     return line if len(line) <= SUBJECT_CHARS else line[: SUBJECT_CHARS - 1] + "…"
 
 

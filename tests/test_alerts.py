@@ -290,3 +290,38 @@ def test_channel_targets_are_checked_when_subscribing(tmp_path: Path) -> None:
     for bad, needle in ((["--teams", "not a url"], "--teams"), (["--notify", "nosuchscheme://x"], "--notify")):
         result = invoke("subscribe", "x", "--topic", "loot", *bad, "--config", str(config))
         assert result.exit_code == 2 and needle in result.output
+
+
+def test_a_new_stage_of_a_matter_already_alerted_on_alerts_whatever_its_score(tmp_path: Path) -> None:
+    """Alerted on a consultation, the lawyer hears of its final rule: marked as an advance, in JSON and subject."""
+    from scanner.alerts import alerts_json, find_alerts, make_subscription, subscribe, AlertRun
+    from scanner.deliver import subject
+    from scanner.store import development_uid
+
+    config = load_config(write_config(tmp_path, "database: scan.db\nsources: []\n"))
+    with Store.open(config.database) as store:
+        subscribe(store, make_subscription("kids", "minors and gifting", backfill_days=3650))
+        ids = {}
+        for key, stage, published in (("consult", "consultation", "2026-03-01"), ("final", "final", "2026-11-20"),
+                                      ("other", "final", "2026-11-21")):
+            url = f"https://example.org/{key}"
+            ids[key] = store.developments.add({
+                "uid": development_uid(url), "source_id": "ofcom", "kind": "regulator", "jurisdiction": "UK",
+                "url": url, "canonical_url": url, "title": f"{key} on children's codes", "text": f"{key} text.",
+                "summary": "", "published": published, "content_hash": f"hash-{key}"})
+        store.lifecycle.replace_threads({ids["consult"]: ("thread-a", "consultation"), ids["final"]: ("thread-a", "final"),
+                                         ids["other"]: ("thread-b", "final")})
+        store.alerts.add_alert("kids", ids["consult"], 0.9, {})
+        found = find_alerts(store, threshold=1.01)  # nothing clears this by score
+        assert [a.development_id for a in found] == [ids["final"]]
+        shown = alerts_json(store, AlertRun(found, []))["alerts"][0]
+    assert shown["advance"] == {"thread": "thread-a", "stage": "final", "after": ["consultation"]}
+    development = {**shown["development"], "advance": shown["advance"]}
+    assert subject("kids", development).startswith("[scan] kids: [final] ")
+    from scanner.alerts import subscriptions
+    from scanner.deliver import email_message
+
+    with Store.open(config.database, readonly=True) as store:
+        (kids,) = subscriptions(store)
+    mail = email_message(config.alerts, "a@example.org", kids, development, 0.2, "<x@example.org>")
+    assert "moved to a new stage (final, after consultation)" in mail.get_body(("plain",)).get_content()

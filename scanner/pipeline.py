@@ -1,9 +1,9 @@
 """One cycle of scan, in one place: crawl → analyse → (alerts). The CLI, the demo, the bench and the
 web server all run it from here.
 
-A cycle holds the database's run lock (a file beside it) for its whole length, so two overlapping
-cron runs never interleave: the second waits for the first, up to `wait` seconds, then gives up
-with a `RunLocked` error that says who holds it — nothing lost, nothing doubled.
+Whoever runs a cycle holds the database's run lock (`run_lock`, a file beside it) for its whole
+length, so two overlapping cron runs never interleave: the second waits for the first, up to `wait`
+seconds, then gives up with a `RunLocked` error that says who holds it — nothing lost, nothing doubled.
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner.analyse import AnalyseResult, Progress, analyse
 from scanner.config import Config
 from scanner.crawl import SourceResult, crawl
-from scanner.lifecycle import analyse_lifecycle
 from scanner.errors import ScanError
+from scanner.lifecycle import analyse_lifecycle
 from scanner.store import Store, utcnow
+
+if TYPE_CHECKING:
+    from scanner.alerts import AlertRun
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ class CycleResult:
 
     sources: list[SourceResult]
     analysis: AnalyseResult
-    alerts: object | None = None  # scanner.alerts.AlertRun
+    alerts: "AlertRun | None" = None
 
     @property
     def all_failed(self) -> bool:

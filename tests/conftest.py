@@ -81,8 +81,12 @@ class Site:
         return config_path
 
 
+SLOW_FIXTURES = {"analysed_site", "matcher"}
+"""The analysed example site (minutes, once per session) and a Matcher (all three encoders, clause vectors)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that needs the analysed example site is slow (the session pays minutes for it once)."""
+    """Every test that needs a slow fixture is marked slow, so `-m "not slow"` stays a quick loop."""
     for item in items:
-        if "analysed_site" in getattr(item, "fixturenames", ()):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

@@ -103,6 +103,7 @@ def test_failing_source_is_recorded_and_the_others_go_on(site, httpserver) -> No
     assert all(r.status in ("ok", "baseline") for i, r in results.items() if i != "broken-regulator")
 
 
+@pytest.mark.slow
 def test_cli_summary_names_failed_sources_and_exits_0(site, httpserver) -> None:
     """Some sources failed, others did not: the run is done (exit 0) and the summary names the failure."""
     server, manifest, config_path = site

@@ -84,7 +84,7 @@ def attached_pairs(store: Store) -> list[tuple[int, str, float]]:
     pairs = {(d, c): s for d, c, s in store.vectors.match_rows()}
     latest = store.judgments.latest()
     if latest:
-        ids = {r["uid"]: r["id"] for r in store.developments.list() if r["uid"] in latest}
+        ids = {uid: row["id"] for uid, row in store.developments.by_uids(latest).items()}
         for uid, by_clause in latest.items():
             for clause_id, judgment in by_clause.items():
                 if uid not in ids:

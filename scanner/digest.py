@@ -31,6 +31,7 @@ from scanner.config import Config
 from scanner.embed import DEFAULT_MODEL
 from scanner import developments
 from scanner.lifecycle import to_ics, upcoming
+from scanner.scoring import mean_unit_vectors
 from scanner.workspace import review_queue
 from scanner.store import Store
 from scanner.textutil import write_atomic
@@ -181,7 +182,7 @@ def build_digest(store: Store, period: Period) -> Digest:
     corpus = {r["id"]: r for r in [*window, *rows]}
     by_uid = {r["uid"]: r for r in rows}
     items = developments.as_json(store, rows)
-    stories = cluster_stories(items, by_uid, _document_vectors(store, [r["id"] for r in rows]),
+    stories = cluster_stories(items, by_uid, mean_unit_vectors((d, v) for _, d, v in store.vectors.chunk_rows(CLUSTER_MODEL, [r["id"] for r in rows])),
                               _idf(corpus.values()))
     relevant = [s for s in stories if s["clauses"]]
     also_seen = sorted((s for s in stories if not s["clauses"]), key=_recent_first)
@@ -231,18 +232,6 @@ def group_items(items: list[dict[str, Any]]) -> list[Group]:
 
 
 # --- story clustering -----------------------------------------------------------------------
-
-
-def _document_vectors(store: Store, ids: list[int]) -> dict[int, np.ndarray]:
-    """One unit vector per development: the mean of its stored chunk vectors."""
-    chunks: dict[int, list[np.ndarray]] = defaultdict(list)
-    for _, development_id, blob in store.vectors.chunk_rows(CLUSTER_MODEL, ids):
-        chunks[development_id].append(np.frombuffer(blob, dtype="<f4"))
-    vectors = {}
-    for development_id, parts in chunks.items():
-        mean = np.mean(np.stack(parts), axis=0)
-        vectors[development_id] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return vectors
 
 
 def distinctive_terms(text: str) -> set[str]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-import numpy as np
 
 from scanner import developments
+from scanner.scoring import mean_unit_vectors
 from scanner.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def analyse_lifecycle(store: Store, *, vector_model: str | None = None) -> Lifec
 
     pending = store.lifecycle.pending(VERSION)
     found = 0
-    stages = {r["development_id"]: r["stage"] for r in store.db.query("select development_id, stage from threads")}
+    stages = store.lifecycle.stages()
     for row in pending:
         development = Development.from_row(row)
         published = _date(development.published) or _date((development.first_seen or "")[:10])
@@ -76,7 +76,7 @@ def _link(store: Store, stages: dict[int, str | None], vector_model: str | None)
     model = vector_model or embed.MULTILINGUAL_MODEL
     rows = [r for r in store.developments.list() if stages.get(r["id"])]
     rows = sorted(rows, key=lambda r: (r["published"] or r["first_seen"][:10], r["id"]))[-THREAD_CANDIDATES:]
-    vectors = _document_vectors(store, [r["id"] for r in rows], model)
+    vectors = mean_unit_vectors((d, v) for _, d, v in store.vectors.chunk_rows(model, [r["id"] for r in rows]))
     items = [ThreadInput(r["uid"], r["title"] or "", r["text"] or "", _date(r["published"]), r["source_id"],
                          r["jurisdiction"], r["lang"], stages.get(r["id"]), vectors[r["id"]])
              for r in rows if r["id"] in vectors]
@@ -115,18 +115,6 @@ def _stated_links(rows: list[dict[str, Any]], links: dict[str, str]) -> dict[str
             merged.remove(group)
         merged.append(joined)
     return {uid: f"thread-{min(group, key=lambda u: day[u])}" for group in merged if len(group) > 1 for uid in group}
-
-
-def _document_vectors(store: Store, ids: list[int], model: str) -> dict[int, np.ndarray]:
-    """One unit vector per development: the mean of its stored chunk vectors for a multilingual model."""
-    groups: dict[int, list[np.ndarray]] = {}
-    for _, development_id, blob in store.vectors.chunk_rows(model, ids):
-        groups.setdefault(development_id, []).append(np.frombuffer(blob, dtype="<f4"))
-    out = {}
-    for development_id, parts in groups.items():
-        mean = np.mean(np.stack(parts), axis=0)
-        out[development_id] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return out
 
 
 def _date(value: str | None) -> date | None:

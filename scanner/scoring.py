@@ -7,6 +7,7 @@ z-scores. Which z-score depends on what a missing value means, so each variant s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -58,6 +59,14 @@ def hubness(vectors: np.ndarray, neighbours: int = 10) -> np.ndarray:
     np.fill_diagonal(sims, -1.0)
     k = max(1, min(neighbours, len(vectors) - 1))
     return np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+
+
+def mean_unit_vectors(rows: Iterable[tuple[int, bytes]]) -> dict[int, np.ndarray]:
+    """One unit vector per key from (key, float32 blob) rows: the normalised mean, e.g. of a development's chunks."""
+    groups: dict[int, list[np.ndarray]] = {}
+    for key, blob in rows:
+        groups.setdefault(key, []).append(np.frombuffer(blob, dtype="<f4"))
+    return {key: unit(np.mean(np.stack(parts), axis=0)) for key, parts in groups.items()}
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ def attached_developments(store: Store, clause_id: str) -> list[tuple[dict[str, 
     pairs = {d: (score, evidence, tier) for d, score, evidence, tier in store.vectors.developments_with_clause(clause_id)}
     judged = {j["development_uid"]: j for j in store.judgments.for_clause(clause_id)}  # latest per development wins
     rows = {r["id"]: r for r in store.developments.list(ids=pairs)} if pairs else {}
-    by_uid = {r["uid"]: r for r in store.developments.list()} if judged else {}
+    by_uid = store.developments.by_uids(judged) if judged else {}
     chosen: dict[int, dict[str, Any]] = {}
     for development_id, (score, evidence, tier) in pairs.items():
         row = rows.get(development_id)

@@ -42,6 +42,13 @@ class DevelopmentTables(Tables):
         rows = list(self.db.query(sql, args))
         return rows[0] if rows else None
 
+    def by_uids(self, uids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Stored rows of the given public ids (absent ones are left out)."""
+        out: dict[str, dict[str, Any]] = {}
+        for part, marks in batches(list(uids)):
+            out.update((r["uid"], dict(r)) for r in self.db.query(f"select * from developments where uid in ({marks})", part))
+        return out
+
     def count(self) -> int:
         return self.db.execute("select count(*) from developments").fetchone()[0]
 

@@ -60,6 +60,10 @@ class LifecycleTables(Tables):
             self.db["threads"].insert_all(
                 {"development_id": d, "thread_id": t, "stage": s} for d, (t, s) in assignments.items())
 
+    def stages(self) -> dict[int, str | None]:
+        """development id → the stage it was given, for every development read so far."""
+        return {r[0]: r[1] for r in self.db.execute("select development_id, stage from threads")}
+
     def threads_for(self, development_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
         for part, marks in batches(list(development_ids)):

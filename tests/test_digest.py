@@ -265,6 +265,26 @@ def test_competitor_change_shows_its_diff_not_the_page(site: Path) -> None:
     assert "+You must be at least 18 years old to buy Coins.</span>" in html and "WHOLE PAGE TEXT" not in html
 
 
+def test_possible_clauses_are_shown_as_such_and_never_make_an_item_relevant(site: Path) -> None:
+    plant(site, title="Regulator consults on streamer payout timing", text="Payouts to creators within seven days.",
+          clauses=[{"clause_id": "CASH-1", "score": 0.7, "evidence": "Payouts to creators within seven days."},
+                   {"clause_id": "CASH-3", "score": 0.3, "evidence": "", "tier": 2}])
+    plant(site, title="Regulator notes a rise in streaming subscriptions", text="Subscriptions grew.",
+          clauses=[{"clause_id": "SUB-1", "score": 0.25, "evidence": "", "tier": 2}])
+    data = digest_json(site, "--week", "2026-W47")
+    items = {i["title"]: i for i in data["items"]}
+    payout = items["Regulator consults on streamer payout timing"]
+    assert [c["id"] for c in payout["clauses"]] == ["CASH-1"] and [c["id"] for c in payout["possible"]] == ["CASH-3"]
+    assert items["Regulator notes a rise in streaming subscriptions"]["clauses"] == []
+    md = run("digest", "--config", str(site), "--week", "2026-W47", "--format", "md", "--out", "-").stdout
+    relevant, also_seen = md.split("## Also seen")
+    assert "Possibly also (lower confidence, check): CASH-3" in relevant
+    assert "Regulator notes a rise in streaming subscriptions" not in relevant
+    assert re.search(r"Regulator notes a rise in streaming subscriptions.*· possibly SUB-1", also_seen)
+    html = run("digest", "--config", str(site), "--week", "2026-W47", "--format", "html", "--out", "-").stdout
+    assert "Possibly also (lower confidence, check): <strong>CASH-3</strong>" in html and "possibly SUB-1" in html
+
+
 def test_summary_names_failed_sources_and_top_clauses(site: Path) -> None:
     with Store.open(load_config(site).database) as store:
         store.db["fetches"].insert({"source_id": "ofcom", "started_at": "2026-11-18T06:00:00+00:00", "status": "error",

@@ -129,8 +129,10 @@ class VectorTables(Tables):
         return out
 
     def retire_clauses(self, clause_ids: list[str]) -> None:
-        """Matches of clauses removed from the corpus become history (tier 0): kept for the clause's timeline only."""
+        """Attached matches of clauses removed from the corpus become history (tier 0): kept for the clause's
+        timeline only. "Possible" ones go: the clause was never attached there, so they are no part of its history."""
         for part, marks in batches(clause_ids):
+            self.db.execute(f"delete from matches where clause_id in ({marks}) and tier = 2", part)
             self.db.execute(f"update matches set tier = 0 where clause_id in ({marks})", part)
 
     def match_rows(self) -> list[tuple[int, str, float]]:

@@ -121,6 +121,7 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
     cache = VectorCache(store)
     progress.stage("loading the language models")
     matcher = Matcher(clauses, encoders={m: cache.encoder(m) for m in MODELS.values()}, params=stored_params(store))
+    add_bundled(matcher)
     add_judged(store, matcher)
     progress.stage("matching developments to clauses", len(pending))
     attached = done = 0
@@ -178,6 +179,17 @@ def _return_freed_memory() -> None:
             ctypes.CDLL(name).malloc_trim(0)
         except (OSError, AttributeError):  # not glibc: nothing to trim
             pass
+
+
+def add_bundled(matcher: object) -> int:
+    """The bundled labelled developments widen their clauses (`Matcher.add_labelled`) when the corpus holds
+    every clause they were labelled against, in the same wording; otherwise nothing (returns 0)."""
+    from scanner.evaluate import BUNDLED_EVAL
+    from scanner.fit_matcher import bundled_usable, labelled_items
+
+    if not BUNDLED_EVAL.is_dir() or not bundled_usable(matcher.clauses, BUNDLED_EVAL):  # type: ignore[attr-defined]
+        return 0
+    return matcher.add_labelled(labelled_items(BUNDLED_EVAL))  # type: ignore[attr-defined]
 
 
 def add_judged(store: Store, matcher: object) -> int:

@@ -79,9 +79,10 @@ def apply_judgments(
     return attached, possible
 
 
-def attached_pairs(store: Store) -> list[tuple[int, str, float]]:
-    """(development id, clause id, score) of every attached clause with judgments applied: search's clause route."""
-    pairs = {(d, c): s for d, c, s in store.vectors.match_rows()}
+def attached_pairs(store: Store, with_possible: bool = False) -> list[tuple[int, str, float]]:
+    """(development id, clause id, score) of every attached clause (and, `with_possible`, every possible one, at
+    its lower probability) with judgments applied: the clause route of search and alerts."""
+    pairs = {(d, c): s for d, c, s in store.vectors.match_rows((1, 2) if with_possible else (1,))}
     latest = store.judgments.latest()
     if latest:
         ids = {uid: row["id"] for uid, row in store.developments.by_uids(latest).items()}

@@ -150,12 +150,14 @@ def evaluate(eval_dir: Path, work_dir: Path | None = None, cv: bool = False) -> 
 
 def clause_quality(eval_dir: Path, encoders: Mapping[str, Callable[[list[str]], np.ndarray]]) -> dict[str, Any]:
     """Clause ranking (scan vs baselines) and attachment, scored in memory by `Matcher`."""
+    from .analyse import add_bundled
     from .fit_matcher import labelled_items
 
     clauses = load_corpus(policies_dir(eval_dir))
     items = labelled_items(eval_dir)   # dev.jsonl and lifecycle-dev.jsonl
     started = time.perf_counter()
     matcher = Matcher(clauses, encoders)
+    add_bundled(matcher)          # as `analyse` does
     setup_seconds = time.perf_counter() - started
     baselines = Baselines(clauses, encoders[embed.DEFAULT_MODEL])
 

@@ -86,6 +86,8 @@ class Stack:
     labels: np.ndarray                      # (n, n_clauses) grades 0/1/2
     mask: np.ndarray                        # (n, n_clauses) bool: the cell carries a label
     items: list[dict[str, Any]] = field(default_factory=list)   # {"id", "lang", "relevant"} for metrics
+    chunks_use: list[np.ndarray] = field(default_factory=list)  # (n_chunks, dim) USE chunk vectors per row
+    clause_use: np.ndarray | None = None    # (n_clauses, dim) USE clause vectors
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -94,7 +96,8 @@ class Stack:
         rows = np.asarray(rows, int)
         return Stack(self.clause_ids, {k: v[rows] for k, v in self.signals.items()}, self.heads[rows],
                      self.head_cos[rows], self.english[rows], [self.groups[i] for i in rows], self.labels[rows],
-                     self.mask[rows], [self.items[i] for i in rows])
+                     self.mask[rows], [self.items[i] for i in rows], [self.chunks_use[i] for i in rows] if self.chunks_use else [],
+                     self.clause_use)
 
     @staticmethod
     def concat(parts: Sequence["Stack"]) -> "Stack":
@@ -104,14 +107,31 @@ class Stack:
                      np.concatenate([p.heads for p in parts]), np.concatenate([p.head_cos for p in parts]),
                      np.concatenate([p.english for p in parts]), [g for p in parts for g in p.groups],
                      np.concatenate([p.labels for p in parts]), np.concatenate([p.mask for p in parts]),
-                     [i for p in parts for i in p.items])
+                     [i for p in parts for i in p.items], [c for p in parts for c in p.chunks_use], first.clause_use)
+
+    def expanded_by(self, bank: "Stack", leave_own_thread_out: bool = True) -> "Stack":
+        """This stack with the clause-expansion signal computed from `bank`'s labels, each row's own thread
+        left out (as a development outside the labelled data gets it) unless `leave_own_thread_out` is off."""
+        if self.clause_use is None or bank.clause_use is None:    # a stack built without vectors keeps its signals
+            return self
+        groups = self.groups if leave_own_thread_out else [f"\0{i}" for i in range(len(self))]
+        signal = cs.expanded_training_signal(self.clause_use, self.chunks_use, bank.heads, bank.weights(),
+                                             bank.groups, groups)
+        return Stack(self.clause_ids, {**self.signals, cs.EXPANDED_SIGNAL: signal}, self.heads, self.head_cos,
+                     self.english, self.groups, self.labels, self.mask, self.items, self.chunks_use, self.clause_use)
+
+    def weights(self) -> np.ndarray:
+        """Centroid weight of each (row, clause): its grade where labelled, else 0."""
+        return np.where(self.mask, self.labels, 0.0)
 
     def fit_all(self, **kw: Any) -> dict[str, Any]:
-        return cs.fit_all(self.signals, self.labels, self.english, self.groups, self.heads,
+        data = self.expanded_by(self)
+        return cs.fit_all(data.signals, self.labels, self.english, self.groups, self.heads,
                           clause_ids=self.clause_ids, mask=self.mask, **kw)
 
     def fit(self, **kw: Any) -> dict[str, Any]:
-        return cs.fit(self.signals, self.labels, self.english, self.groups, clause_ids=self.clause_ids,
+        data = self.expanded_by(self)
+        return cs.fit(data.signals, self.labels, self.english, self.groups, clause_ids=self.clause_ids,
                       mask=self.mask, **kw)
 
 
@@ -140,7 +160,7 @@ def stack(matcher: Matcher, developments: Sequence[Mapping[str, Any]], labels: n
                 needed.setdefault(model, []).extend(texts)
         for model, texts in needed.items():
             encode(model, texts)
-    rows, heads, head_cos = [], [], []
+    rows, heads, head_cos, chunks_use = [], [], [], []
     for d in developments:
         title, text, lang = d["title"] or "", d["text"] or "", d.get("lang")
         english = cs.is_english(lang)
@@ -153,6 +173,7 @@ def stack(matcher: Matcher, developments: Sequence[Mapping[str, Any]], labels: n
         # MiniLM and BM25 signals only feed the English model, which never sees non-English rows
         rows.append({k: sig.get(k, np.zeros(len(clause_ids))) for k in SIGNAL_NAMES})
         heads.append(whole["use"])
+        chunks_use.append(np.asarray(vectors["use"], np.float64))
         head_cos.append(float((matcher.scorer.clause_vectors["use"] @ whole["use"]).max()))
     n, nc = len(developments), len(clause_ids)
     if labels is None:
@@ -166,7 +187,8 @@ def stack(matcher: Matcher, developments: Sequence[Mapping[str, Any]], labels: n
                  np.array(heads, np.float64).reshape(n, -1), np.array(head_cos), np.array([cs.is_english(d.get("lang")) for d in developments], bool),
                  [str(d.get("group") or d.get("id") or i) for i, d in enumerate(developments)], np.asarray(labels, np.float64),
                  np.ones((n, nc), bool) if mask is None else np.asarray(mask, bool),
-                 [{"id": d.get("id"), "lang": d.get("lang"), "relevant": d.get("relevant") or {}} for d in developments])
+                 [{"id": d.get("id"), "lang": d.get("lang"), "relevant": d.get("relevant") or {}} for d in developments],
+                 chunks_use, np.asarray(matcher.scorer.clause_vectors["use"], np.float64))
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -259,7 +281,7 @@ def cross_validate(data: Stack, seeds: Iterable[int] = SEEDS, folds: int = FOLDS
             train = np.setdiff1d(np.arange(len(data)), test)
             params = data.take(train).fit(seed=seed + 100, folds=inner_folds)
             rules.append(params["rule"])
-            held = data.take(test)
+            held = data.take(test).expanded_by(data.take(train))
             p = probabilities(params, held)
             probs[test] = p
             for i, (a, b) in zip(test, attach_tiers(params, held, p)):
@@ -309,6 +331,7 @@ class Workbench:
         self.matcher = Matcher(self.clauses, self.encoders)
         self.items = labelled_items(self.eval_dir)
         self.data = stack(self.matcher, self.items, encode=self.cache.encode)
+        self.matcher.add_labelled(self.items)     # as `analyse` does: the in-sample figures are the shipped system's
 
     def close(self) -> None:
         self.store.close()
@@ -319,7 +342,8 @@ class Workbench:
         matches = [self.matcher.match(i["title"], i["text"], i.get("lang")) for i in self.items]
         attached = [[index[m.clause_id] for m in ms if m.tier == 1] for ms in matches]
         possible = [[index[m.clause_id] for m in ms if m.tier == 2] for ms in matches]
-        return metrics(self.data, attached, probabilities(cs.PARAMS, self.data), possible)
+        ranked = probabilities(cs.PARAMS, self.data.expanded_by(self.data, leave_own_thread_out=False))
+        return metrics(self.data, attached, ranked, possible)
 
 
 # ------------------------------------------------------------------------------ judgments retrain the matcher
@@ -493,16 +517,21 @@ def judgments_gain(bench: Workbench, seeds: Iterable[int] = SEEDS) -> dict[str, 
             halves = cs.grouped_folds(data.groups, 2, seed)
             for h in (0, 1):
                 A, B = halves[h], halves[1 - h]
-                held = data.take(B)
                 quarters = cs.grouped_folds([data.groups[i] for i in A], 2, seed + 10)
                 for q in (0, 1):
                     F, J = A[quarters[q]], A[quarters[1 - q]]
+                    # B sees the clause centroids of what each arm knows: F, F + J's labels, F + J's judgments
+                    judged_bank = data.take(J)
+                    judged_bank.labels = np.where(judged_bank.labels > 0, float(JUDGED_GRADE), 0.0)
+                    with_f = data.take(B).expanded_by(data.take(F))
                     base = {"base": data.take(F).fit()}     # = fit_all(...)["base"], without the exemplar fit
-                    arms["no judgments (fit on F)"].append(metrics(held, attach(base["base"], held)))
+                    arms["no judgments (fit on F)"].append(metrics(with_f, attach(base["base"], with_f)))
                     ceiling = data.take(np.concatenate([F, J])).fit()
+                    held = data.take(B).expanded_by(data.take(np.concatenate([F, J])))
                     arms["refit with J's true labels"].append(metrics(held, attach(ceiling, held)))
+                    held = data.take(B).expanded_by(Stack.concat([data.take(F), judged_bank]))
                     # J in a real store: matched by the F-model, judged from its labels
-                    judged_part = data.take(J)
+                    judged_part = data.take(J).expanded_by(data.take(F))
                     p = probabilities(base["base"], judged_part)
                     rule = cs.Rule.parse(base["base"]["rule"])
                     with store.atomic():

@@ -10,6 +10,10 @@ How a development is scored (the method and its cross-validated figures: `scanne
   English) into a probability per clause with one of two logistic models fitted on the labelled
   data; tier 1 clauses (probability over the fitted threshold, near the best) are attached, tier 2
   ones are shown as "possible" and never count as attached.
+- Clause expansion: each clause's USE vector is widened towards the developments labelled (the
+  bundled labelled data, when the corpus is the one it was labelled against) or judged relevant to
+  it (`add_labelled`, `add_judged`); the chunks' cosine to the widened clause is one more signal, so
+  a confirmed development changes the matching of unjudged ones at once.
 - Judged developments join the scorer's exemplar bank (`add_exemplars`); from `MIN_EXEMPLARS` of
   them on, the scorer uses the parameters fitted with exemplar features. Judgments also retrain the
   scorer: `scan rematch --refit` (`scanner.fit_matcher.refit_from_store`) refits both models and the
@@ -27,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -143,9 +148,22 @@ class Matcher:
 
     def add_judged(self, title: str, text: str, right: Sequence[str], wrong: Sequence[str], added: Sequence[str],
                    group: str) -> None:
-        """A judged development joins the exemplar bank (used once the bank is big enough)."""
+        """A judged development joins the exemplar bank (used once the bank is big enough) and, through the
+        clauses judged right or added, the clause centroids (used at once)."""
         head = self._encode(MODELS["use"], [head_of(title, text)])[0]
         self.scorer.add_exemplars(head, right, wrong, added, group=group)
+        self.scorer.add_labelled(head, {c: 1.0 for c in [*right, *added]}, group=group)
+
+    def add_labelled(self, developments: Sequence[Mapping[str, Any]]) -> int:
+        """Labelled developments ({"title", "text", "relevant": {clause id: grade}, "group"}) join the clause
+        centroids; their head vectors are encoded in one batch. Returns how many had a relevant clause."""
+        known = set(self.scorer.clause_ids)
+        useful = [d for d in developments if set(d.get("relevant") or {}) & known]
+        heads = self._encode(MODELS["use"], [head_of(d["title"] or "", d["text"] or "") for d in useful])
+        for d, head in zip(useful, heads):
+            self.scorer.add_labelled(head, {c: g for c, g in d["relevant"].items() if c in known},
+                                     group=str(d.get("group") or d.get("id")))
+        return len(useful)
 
     def probabilities(self, title: str, text: str, lang: str | None = None, exclude: str | None = None
                       ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str], str]:

@@ -161,3 +161,57 @@ def test_every_encoder_returns_one_unit_row_per_text_across_its_batches(model: s
         vectors = embed.encode([f"text number {i} about gifts" for i in range(n)], model)
         assert vectors.shape == (n, embed.model_dim(model))
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+# --- clause expansion: labelled and judged developments widen their clauses ------------------
+
+
+def test_expansion_moves_only_labelled_clauses_and_can_leave_a_thread_out() -> None:
+    from scanner.clause_scorer import EXPANDED_SIGNAL, ClauseScorer
+
+    rng = np.random.default_rng(0)
+    clauses = rng.normal(size=(4, 16))
+    scorer = ClauseScorer(["A", "B", "C", "D"], {"use": clauses}, [["a"], ["b"], ["c"], ["d"]], params={}, exemplar_params={})
+    plain = scorer.expanded_vectors().copy()
+    development = rng.normal(size=16)
+    scorer.add_labelled(development, {"B": 2.0}, group="thread-1")
+    widened = scorer.expanded_vectors()
+    assert np.allclose(widened[[0, 2, 3]], plain[[0, 2, 3]]) and not np.allclose(widened[1], plain[1])
+    assert widened[1] @ development / np.linalg.norm(development) > plain[1] @ development / np.linalg.norm(development)
+    assert np.allclose(scorer.expanded_vectors(exclude="thread-1"), plain)
+    near = (development + 0.1 * rng.normal(size=16))[None]
+    signal = scorer.signals({"use": near}, {}, exclude=None)[EXPANDED_SIGNAL]
+    left_out = scorer.signals({"use": near}, {}, exclude="thread-1")[EXPANDED_SIGNAL]
+    assert signal[1] > left_out[1] and np.allclose(signal[[0, 2, 3]], left_out[[0, 2, 3]])
+    scorer.add_labelled(development, {"C": 0.0}, group="nothing relevant")   # no relevant clause: ignored
+    assert np.allclose(scorer.expanded_vectors(), widened)
+
+
+@pytest.mark.slow
+def test_bundled_labels_widen_the_clauses_of_their_own_corpus_only(encoders: CountingEncoders, tmp_path: Path) -> None:
+    from scanner.analyse import add_bundled
+
+    own = Matcher(load_corpus(EXAMPLE_CORPUS), encoders)
+    assert add_bundled(own) == 84                   # the labelled developments with a relevant clause
+    assert not np.allclose(own.scorer.expanded_vectors(), own.scorer.clause_vectors["use"])
+    edited = tmp_path / "policies"
+    edited.mkdir()
+    for path in EXAMPLE_CORPUS.glob("*.md"):
+        (edited / path.name).write_text(path.read_text(encoding="utf-8").replace("Coins", "Tokens", 1), encoding="utf-8")
+    other = Matcher(load_corpus(edited), encoders)
+    assert add_bundled(other) == 0
+    assert np.allclose(other.scorer.expanded_vectors(), other.scorer.clause_vectors["use"])
+
+
+@pytest.mark.slow
+def test_a_judgment_moves_similar_unjudged_developments_at_once(encoders: CountingEncoders) -> None:
+    fresh = Matcher(load_corpus(EXAMPLE_CORPUS), encoders)
+    index = fresh.scorer.clause_ids.index("TAX-1")
+    before = fresh.probabilities(RELEVANT_TITLE, RELEVANT_TEXT, "en")[0][index]
+    judged_text = RELEVANT_TEXT.replace("on Tuesday", "this week").replace("savings", "money")
+    fresh.add_judged("Daily limit on gift purchases ordered for live-stream viewers", judged_text,
+                     right=[], wrong=[], added=["TAX-1"], group="judged-1")
+    after = fresh.probabilities(RELEVANT_TITLE, RELEVANT_TEXT, "en")[0][index]
+    assert after > before
+    unchanged = fresh.probabilities(RELEVANT_TITLE, RELEVANT_TEXT, "en", exclude="judged-1")[0][index]
+    assert abs(unchanged - before) < 1e-9

@@ -46,3 +46,22 @@ def test_robots_cache_expires(tmp_path: Path) -> None:
         assert store.sources.robots("example.org", 3600).startswith("User-agent")
         assert store.sources.robots("example.org", 0) is None
         assert store.sources.robots("other.org", 3600) is None
+
+
+def test_the_clause_route_reads_possible_clauses_only_when_asked_and_honours_judgments(tmp_path: Path) -> None:
+    from scanner.developments import attached_pairs
+
+    with Store.open(tmp_path / "scan.db") as store:
+        row_id = store.developments.add({
+            "uid": "u1", "source_id": "s", "url": "https://x/1", "canonical_url": "https://x/1", "content_hash": "h",
+            "first_seen": "2026-11-01T00:00:00+00:00", "title": "A development"})
+        store.vectors.save_matches(row_id, "h", "corpus", [
+            {"clause_id": "GIFT-1", "score": 0.8, "evidence": "e"},
+            {"clause_id": "CASH-2", "score": 0.3, "evidence": "", "tier": 2},
+            {"clause_id": "TAX-1", "score": 0.25, "evidence": "", "tier": 2}])
+        assert attached_pairs(store) == [(row_id, "GIFT-1", 0.8)]
+        assert sorted(attached_pairs(store, with_possible=True)) == [(row_id, "CASH-2", 0.3), (row_id, "GIFT-1", 0.8),
+                                                                     (row_id, "TAX-1", 0.25)]
+        store.judgments.add([{"development_uid": "u1", "url": "https://x/1", "clause_id": "TAX-1", "verdict": "wrong",
+                              "by": "t", "note": None, "at": "2026-11-02T00:00:00Z"}])
+        assert sorted(attached_pairs(store, with_possible=True)) == [(row_id, "CASH-2", 0.3), (row_id, "GIFT-1", 0.8)]

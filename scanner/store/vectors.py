@@ -135,10 +135,11 @@ class VectorTables(Tables):
             self.db.execute(f"delete from matches where clause_id in ({marks}) and tier = 2", part)
             self.db.execute(f"update matches set tier = 0 where clause_id in ({marks})", part)
 
-    def match_rows(self) -> list[tuple[int, str, float]]:
-        """(development id, clause id, score) of every attached (tier 1) clause."""
+    def match_rows(self, tiers: tuple[int, ...] = (1,)) -> list[tuple[int, str, float]]:
+        """(development id, clause id, score) of every match in `tiers` (default: attached clauses only)."""
+        marks = ",".join("?" * len(tiers))
         return [(r[0], r[1], r[2]) for r in self.db.execute(
-            "select development_id, clause_id, score from matches where coalesce(tier, 1) = 1")]
+            f"select development_id, clause_id, score from matches where coalesce(tier, 1) in ({marks})", list(tiers))]
 
     def developments_with_clause(self, clause_id: str) -> list[tuple[int, float, str | None, int]]:
         """(development id, score, evidence, tier) of every stored match of one clause."""

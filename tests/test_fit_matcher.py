@@ -13,12 +13,14 @@ from typer.testing import CliRunner
 from scanner import clause_scorer as cs
 from scanner.fit_matcher import SIGNAL_NAMES, Stack, attach, attach_tiers, metrics, oracle_cut, probabilities
 
-CV_FLOORS = {"ndcg@5": 0.66, "recall@5": 0.50, "precision": 0.78, "with_possible_recall@5": 0.64}
+CV_FLOORS = {"ndcg@5": 0.69, "recall@5": 0.55, "precision": 0.78, "ndcg@5_non_en": 0.60, "with_possible_recall@5": 0.68}
 CV_CEILINGS = {"irrelevant_with_clauses": 0.10}
 """Grouped 5-fold x 3 seeds CV of the shipped system on the 100 bundled labelled developments
-(`python -m scanner.fit_matcher --cv`: nDCG@5 0.710, recall@5 0.568, precision 0.821, irrelevant
-0.021; with the possible tier recall@5 0.691). The floors sit ~0.05 below: about three times the
-seed-to-seed sd of nDCG (0.009-0.019), so noise passes and a real loss fails."""
+(`python -m scanner.fit_matcher --cv`: nDCG@5 0.740, non-English 0.684, recall@5 0.601, precision
+0.819, irrelevant 0.000; with the possible tier recall@5 0.728). The floors sit ~0.05 below (0.08
+for the 21 non-English items): about three times the seed-to-seed sd of nDCG (0.010-0.019), so
+noise passes and a loss of that size fails. (Without clause expansion the figures were 0.710 / 0.622 /
+0.568: inside these floors, so the expansion's own tests are behavioural, in test_match.py.)"""
 
 
 def synthetic(n: int = 60, nc: int = 12, seed: int = 0) -> Stack:

@@ -193,7 +193,7 @@ def add_bundled(matcher: object) -> int:
 
 
 def add_judged(store: Store, matcher: object) -> int:
-    """Every judged development joins the matcher's exemplar bank (its own judgments are left out when it is rescored)."""
+    """Every judged development joins the matcher's clause centroids (left out of them when it is itself rescored)."""
     latest = store.judgments.latest()
     count = 0
     for uid, by_clause in latest.items():

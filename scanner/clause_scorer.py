@@ -29,28 +29,24 @@ How a development is scored:
    developments labelled or judged relevant to it (`add_labelled`; EXPANSION_WEIGHT).
 2. Features per (development, clause): per-development z-score, z minus the best z and cosine
    minus the development's mean (universal model); raw value, z, gap to the best raw value and
-   z-gap (English model); then, when judgments exist, three exemplar features; then a clause prior
-   (smoothed log-odds of the clause being relevant in the training data).
+   z-gap (English model); then a clause prior (smoothed log-odds of the clause being relevant in
+   the training data).
 3. Two L2 logistic regressions (C = 0.1) turn them into a probability per clause: the
    **universal** model (USE + e5) for non-English developments, the **English** model (USE +
    MiniLM + BM25, no e5) for English ones.
 4. Attach rule (one for all languages): tier 1 "attached" = p >= t1 and p >= ratio x best p, at
    most k; tier 2 "possible" = the rest of the top 5 with p >= t2.
-5. Judgments: `add_exemplars()` registers a judged development (clauses judged right or added ->
-   exemplar of that clause; judged wrong -> counter-exemplar). Exemplar features of (development,
-   clause) from USE head vectors: max cosine to the clause's exemplars, max cosine to its
-   counter-exemplars, and the similarity-weighted share of the 5 nearest judged developments that
-   are exemplars of it. With an **empty bank the base parameters `PARAMS` are used** (and while
-   the bank is smaller than `MIN_EXEMPLARS`); from `MIN_EXEMPLARS` judged developments on,
-   `PARAMS_WITH_EXEMPLARS`. On 100 labelled items, judgments help unseen developments mainly through
-   a refit (`fit_all` with judged developments as labels: +0.05 nDCG@5 in a three-way split), not
-   through the instant exemplar features with a small bank (no gain with ~33 judged developments).
+5. Judgments teach the scorer two ways: at once, a development judged right or added for a clause
+   joins that clause's centroid (`add_labelled`, via `Matcher.add_judged`); and through a refit
+   (`fit` with judged developments as labels, `scan rematch --refit`). Exemplar features (max cosine
+   to a clause's confirmed developments, kNN vote) used from 60 judged developments on were dropped
+   with clause expansion: with it, their CV was 0.736 against 0.740 for the base model.
 
 How the literals below were chosen (all on the 100 labelled developments of the bundled eval set,
 84 labelled, 16 irrelevant, 21 non-English):
 
 - Feature sets, modes, C = 0.1, non-English items weighted 3x in the universal model, the clause
-  prior and the exemplar features: grouped 5-fold CV (lifecycle threads kept together) x 3 seeds,
+  prior and the clause expansion: grouped 5-fold CV (lifecycle threads kept together) x 3 seeds,
   every coefficient and threshold fitted on training folds only (round-two research; the ablations
   that did not earn their place are listed in the README's Quality section).
 - Coefficients: numpy IRLS (`Logistic.fit`, same objective as sklearn's L2 logistic regression)
@@ -59,16 +55,12 @@ How the literals below were chosen (all on the 100 labelled developments of the 
   maximising nDCG@5 + 0.5 recall@5 of tier 1 on grouped 5-fold out-of-fold probabilities (never
   in-sample ones), subject to precision >= 0.81 and irrelevant-with-clauses <= 0.08 (training
   floors); t2 = lowest value keeping tier-2-only precision >= TIER2_PRECISION.
-- `PARAMS_WITH_EXEMPLARS`: same, with exemplar features computed leave-thread-out from a bank of
-  all items "judged" from their labels against the base model's out-of-fold attachments (right /
-  added = labelled clauses, wrong = attached but unlabelled), i.e. what a bank of specialist
-  judgments looks like.
 
 How to refit
 ------------
 - `python -m scanner.fit_matcher --cv` recomputes every labelled development's signals through the
   package's encoders and cross-validates the method; `--write PATH` refits on all of them
-  (`fit_all`) and writes the parameters JSON (pass it back as `params_path`, or paste it into the
+  (`fit`) and writes the parameters JSON (pass it back as `params_path`, or paste it into the
   block below, as these literals were).
 - With judgments: `scan rematch --refit` (`scanner.fit_matcher.refit_from_store`) stacks the
   bundled labelled developments with the database's judged ones, fits, and stores the parameters
@@ -91,15 +83,9 @@ from scanner.scoring import hubness
 HUB_WEIGHT, HUB_NEIGHBOURS = 0.5, 10
 HUB_CORRECTED = {"e5", "minilm"}      # USE signals are better without hub correction (CV ablation)
 HEAD_CHARS = 1500                     # the USE "head" vector: title + first HEAD_CHARS characters
-KNN = 5
 L2_C = 0.1                            # inverse L2 strength (sklearn convention); CV: 0.1 vs 0.3 vs 1
 NON_ENGLISH_WEIGHT = 3.0              # universal model: non-English rows count 3x (CV: +0.02 non-en nDCG)
 MAX_TIER = 5
-# Judged developments needed before the exemplar parameters replace the base ones. The exemplar
-# parameters are fitted with a ~99-development bank; with small banks they cost precision (5-fold CV,
-# bank of s items: s = 10 -> precision 0.74, irrelevant 15 %; 20 -> 0.77 / 8 %; 40 -> 0.79; 60 -> 0.81),
-# and a bank of ~33 judged developments the model never saw gave no gain (three-way split).
-MIN_EXEMPLARS = 60
 PREC_FLOOR, IRR_CEIL = 0.81, 0.08     # training floors of the rule search
 # Tier 2 ("possible") reaches down to where about one clause in three is right: with it a specialist
 # sees recall@5 0.69 (CV; tier 1 alone 0.57 at precision 0.82). A floor of 0.45 gave 0.63, 0.35 gave 0.66.
@@ -119,25 +105,20 @@ UNIVERSAL_MODES = ["z", "zgap", "cent"]
 ENGLISH_SIGNALS = ["use_top2_nohub", "use_cmax_nohub", "use_head_nohub", "minilm_cmax", "minilm_whole", "bm25",
                    EXPANDED_SIGNAL]
 ENGLISH_MODES = ["raw", "z", "gap", "zgap"]
-EXEMPLAR_FEATURES = ["exemplar_max", "counter_exemplar_max", "knn_vote"]
 
-# Parameter layout: {"rule": [t1, ratio, k, t2], "clause_ids": [...], "exemplars": bool,
+# Parameter layout: {"rule": [t1, ratio, k, t2], "clause_ids": [...],
 #   "universal" / "english": {"signals", "modes", "prior" (per clause, clause_ids order),
-#   "mu", "sd", "coef", "intercept"}}. Feature order: signals x modes, then (exemplars) the 3
-#   exemplar features, then the clause prior; mu/sd standardise, coef/intercept are the LR.
+#   "mu", "sd", "coef", "intercept"}}. Feature order: signals x modes, then the clause prior;
+#   mu/sd standardise, coef/intercept are the LR.
 # --- BEGIN FITTED PARAMETERS (python -m scanner.fit_matcher --write PATH, pasted) ---
-# Base: used while the exemplar bank holds fewer than MIN_EXEMPLARS judged developments (always
-# when it is empty). Coefficients: numpy IRLS, C = 0.1, all 100 labelled developments through the
+# Coefficients: numpy IRLS, C = 0.1, all 100 labelled developments through the
 # package's encoders (non-English rows 3x in the universal model; the clause-expansion signal of each
 # development from the others' labels, its own thread left out). Rule: grid search on grouped 5-fold
 # out-of-fold probabilities, max nDCG@5 + 0.5 recall@5 s.t. precision >= 0.81, irrelevant-with-clauses
 # <= 0.08; t2 = lowest keeping tier-2 precision >= TIER2_PRECISION. Grouped 5-fold x 3 seeds CV of this
 # method (python -m scanner.fit_matcher --cv): nDCG@5 0.740 (en 0.758, non-en 0.684), recall@5 0.601,
 # precision 0.819, irrelevant 0.000; with the possible tier recall@5 0.728 at precision 0.610.
-PARAMS: dict = {'rule': [0.4, 0.0, 3, 0.2], 'clause_ids': ['COIN-1', 'COIN-2', 'COIN-3', 'COIN-4', 'COIN-5', 'COIN-6', 'COIN-7', 'CONS-1', 'CONS-2', 'CONS-3', 'CONS-4', 'CONS-5', 'CASH-1', 'CASH-2', 'CASH-3', 'CASH-4', 'CASH-5', 'CASH-6', 'CASH-7', 'FRAUD-1', 'FRAUD-2', 'FRAUD-3', 'FRAUD-4', 'FRAUD-5', 'FRAUD-6', 'GAMB-1', 'GAMB-2', 'GAMB-3', 'GAMB-4', 'GAMB-5', 'GIFT-1', 'GIFT-2', 'GIFT-3', 'GIFT-3.1', 'GIFT-4', 'GIFT-5', 'GIFT-6', 'GIFT-7', 'MATCH-1', 'MATCH-2', 'MATCH-3', 'SHOP-1', 'SHOP-2', 'SHOP-3', 'SHOP-4', 'MINOR-1', 'MINOR-2', 'MINOR-3', 'MINOR-4', 'MINOR-5', 'MINOR-6', 'PROMO-1', 'PROMO-2', 'PROMO-3', 'PROMO-4', 'PROMO-5', 'PROMO-6', 'SUB-1', 'SUB-2', 'SUB-3', 'SUB-4', 'SUB-5', 'TAX-1', 'TAX-2', 'TAX-3'], 'exemplars': False, 'universal': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'e5_top2', 'e5_cmax', 'use_expanded_top2'], 'modes': ['z', 'zgap', 'cent'], 'prior': [-2.817403, -3.143368, -3.610918, -2.96844, -2.564949, -4.473542, -4.473542, -2.817403, -2.817403, -4.473542, -4.473542, -3.610918, -3.351852, -2.68424, -2.817403, -3.143368, -3.955082, -2.817403, -3.143368, -3.351852, -4.473542, -3.955082, -4.473542, -3.955082, -3.610918, -2.68424, -1.761388, -3.610918, -2.456736, -2.68424, -3.351852, -3.351852, -4.473542, -3.955082, -2.817403, -4.473542, -4.473542, -3.143368, -3.351852, -3.351852, -5.57973, -3.351852, -3.955082, -3.955082, -4.473542, -1.645972, -2.817403, -3.610918, -3.143368, -2.357567, -4.473542, -4.473542, -2.265921, -2.96844, -3.955082, -3.955082, -4.473542, -2.96844, -3.143368, -3.143368, -5.57973, -3.955082, -3.351852, -4.473542, -3.351852], 'mu': [0.0, -2.849866, 0.0, 0.0, -2.942676, 0.0, 0.0, -2.792115, 0.0, 0.0, -2.952188, 0.0, 0.0, -2.967918, 0.0, 0.0, -2.761855, 0.0, -3.528339], 'sd': [1.0, 1.122525, 0.07137178, 1.0, 1.134628, 0.079887, 1.0, 1.130108, 0.08324702, 1.0, 1.205203, 0.01254475, 1.0, 1.199702, 0.01391908, 1.0, 1.105452, 0.06929792, 0.8061039], 'coef': [-0.2897691, -0.0269779, 0.05750301, 0.5108556, 0.2530705, 0.3363843, -0.1211926, 0.4695128, -0.05267955, -0.02468569, 0.3107376, 0.1945065, 0.1490866, 0.1596841, 0.2005004, 0.8137389, -0.3842463, 0.5480361, 0.8593511], 'intercept': -5.820329}, 'english': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'minilm_cmax', 'minilm_whole', 'bm25', 'use_expanded_top2'], 'modes': ['raw', 'z', 'gap', 'zgap'], 'prior': [-2.786909, -3.173413, -3.433987, -2.786909, -2.963397, -4.29955, -4.29955, -2.963397, -2.634284, -4.29955, -4.29955, -3.433987, -3.173413, -2.499505, -2.634284, -2.963397, -3.779634, -2.634284, -2.963397, -3.173413, -4.29955, -3.779634, -4.29955, -3.779634, -3.433987, -2.963397, -2.074429, -3.433987, -2.786909, -2.963397, -3.779634, -3.173413, -4.29955, -3.779634, -2.963397, -4.29955, -4.29955, -3.779634, -3.779634, -3.779634, -5.407172, -3.779634, -3.779634, -3.779634, -5.407172, -1.905704, -2.963397, -3.779634, -2.963397, -2.786909, -4.29955, -4.29955, -2.963397, -3.433987, -4.29955, -4.29955, -4.29955, -2.786909, -2.963397, -2.963397, -5.407172, -3.779634, -3.433987, -4.29955, -3.433987], 'mu': [0.2742207, 0.0, -0.2108512, -2.913577, 0.2997888, 0.0, -0.2418917, -2.989788, 0.2844911, 0.0, -0.2412399, -2.860112, 0.07092935, 0.0, -0.2714475, -2.976891, 0.01649826, 0.0, -0.2595554, -2.88819, 125.3405, 0.0, -74.71134, -3.564608, 0.3368836, 0.0, -0.1938807, -2.773486, -3.545529], 'sd': [0.09155337, 1.0, 0.09517061, 1.119348, 0.1006901, 1.0, 0.1060952, 1.135804, 0.1058594, 1.0, 0.1105699, 1.128435, 0.1169771, 1.0, 0.1177434, 1.178813, 0.1225138, 1.0, 0.1141186, 1.186476, 29.57607, 1.0, 37.30543, 1.447793, 0.09106512, 1.0, 0.09034124, 1.117716, 0.7406991], 'coef': [0.2280068, -0.125763, -0.004279437, -0.316734, 0.3494501, 0.1200917, 0.004704729, -0.1587615, -0.07303557, -0.07202967, 0.3695401, 0.1826163, 0.718151, 0.3139337, 0.142582, -0.06960674, 0.03587948, 0.1174588, 0.2789569, -0.08141001, 0.4317504, 0.3219705, 0.07925015, -0.1143826, 0.5073135, 0.3494152, 0.2245203, 0.02013467, 0.7265851], 'intercept': -6.195875}}
-# With judgments (bank of >= MIN_EXEMPLARS judged developments): exemplar features leave-thread-out,
-# every labelled development judged against the base model's out-of-fold attachments.
-PARAMS_WITH_EXEMPLARS: dict = {'rule': [0.4, 0.5, 5, 0.25], 'clause_ids': ['COIN-1', 'COIN-2', 'COIN-3', 'COIN-4', 'COIN-5', 'COIN-6', 'COIN-7', 'CONS-1', 'CONS-2', 'CONS-3', 'CONS-4', 'CONS-5', 'CASH-1', 'CASH-2', 'CASH-3', 'CASH-4', 'CASH-5', 'CASH-6', 'CASH-7', 'FRAUD-1', 'FRAUD-2', 'FRAUD-3', 'FRAUD-4', 'FRAUD-5', 'FRAUD-6', 'GAMB-1', 'GAMB-2', 'GAMB-3', 'GAMB-4', 'GAMB-5', 'GIFT-1', 'GIFT-2', 'GIFT-3', 'GIFT-3.1', 'GIFT-4', 'GIFT-5', 'GIFT-6', 'GIFT-7', 'MATCH-1', 'MATCH-2', 'MATCH-3', 'SHOP-1', 'SHOP-2', 'SHOP-3', 'SHOP-4', 'MINOR-1', 'MINOR-2', 'MINOR-3', 'MINOR-4', 'MINOR-5', 'MINOR-6', 'PROMO-1', 'PROMO-2', 'PROMO-3', 'PROMO-4', 'PROMO-5', 'PROMO-6', 'SUB-1', 'SUB-2', 'SUB-3', 'SUB-4', 'SUB-5', 'TAX-1', 'TAX-2', 'TAX-3'], 'exemplars': True, 'universal': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'e5_top2', 'e5_cmax', 'use_expanded_top2'], 'modes': ['z', 'zgap', 'cent'], 'prior': [-2.817403, -3.143368, -3.610918, -2.96844, -2.564949, -4.473542, -4.473542, -2.817403, -2.817403, -4.473542, -4.473542, -3.610918, -3.351852, -2.68424, -2.817403, -3.143368, -3.955082, -2.817403, -3.143368, -3.351852, -4.473542, -3.955082, -4.473542, -3.955082, -3.610918, -2.68424, -1.761388, -3.610918, -2.456736, -2.68424, -3.351852, -3.351852, -4.473542, -3.955082, -2.817403, -4.473542, -4.473542, -3.143368, -3.351852, -3.351852, -5.57973, -3.351852, -3.955082, -3.955082, -4.473542, -1.645972, -2.817403, -3.610918, -3.143368, -2.357567, -4.473542, -4.473542, -2.265921, -2.96844, -3.955082, -3.955082, -4.473542, -2.96844, -3.143368, -3.143368, -5.57973, -3.955082, -3.351852, -4.473542, -3.351852], 'mu': [0.0, -2.849866, 0.0, 0.0, -2.942676, 0.0, 0.0, -2.792115, 0.0, 0.0, -2.952188, 0.0, 0.0, -2.967918, 0.0, 0.0, -2.761855, 0.0, 0.3943279, 0.1258931, 0.04717161, -3.528339], 'sd': [1.0, 1.122525, 0.07137178, 1.0, 1.134628, 0.079887, 1.0, 1.130108, 0.08324702, 1.0, 1.205203, 0.01254475, 1.0, 1.199702, 0.01391908, 1.0, 1.105452, 0.06929792, 0.1242523, 0.1872916, 0.1339652, 0.8061039], 'coef': [-0.2183692, 0.05186779, 0.1050928, 0.501956, 0.3222474, 0.311553, -0.1311933, 0.4636837, -0.0961548, -0.003399876, 0.2638527, 0.166022, 0.1733557, 0.1854483, 0.2045424, 0.719445, -0.4721306, 0.4735373, -0.2181857, -0.2122611, 0.2870212, 0.8886321], 'intercept': -5.722704}, 'english': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'minilm_cmax', 'minilm_whole', 'bm25', 'use_expanded_top2'], 'modes': ['raw', 'z', 'gap', 'zgap'], 'prior': [-2.786909, -3.173413, -3.433987, -2.786909, -2.963397, -4.29955, -4.29955, -2.963397, -2.634284, -4.29955, -4.29955, -3.433987, -3.173413, -2.499505, -2.634284, -2.963397, -3.779634, -2.634284, -2.963397, -3.173413, -4.29955, -3.779634, -4.29955, -3.779634, -3.433987, -2.963397, -2.074429, -3.433987, -2.786909, -2.963397, -3.779634, -3.173413, -4.29955, -3.779634, -2.963397, -4.29955, -4.29955, -3.779634, -3.779634, -3.779634, -5.407172, -3.779634, -3.779634, -3.779634, -5.407172, -1.905704, -2.963397, -3.779634, -2.963397, -2.786909, -4.29955, -4.29955, -2.963397, -3.433987, -4.29955, -4.29955, -4.29955, -2.786909, -2.963397, -2.963397, -5.407172, -3.779634, -3.433987, -4.29955, -3.433987], 'mu': [0.2742207, 0.0, -0.2108512, -2.913577, 0.2997888, 0.0, -0.2418917, -2.989788, 0.2844911, 0.0, -0.2412399, -2.860112, 0.07092935, 0.0, -0.2714475, -2.976891, 0.01649826, 0.0, -0.2595554, -2.88819, 125.3405, 0.0, -74.71134, -3.564608, 0.3368836, 0.0, -0.1938807, -2.773486, 0.3895943, 0.1238967, 0.04684642, -3.545529], 'sd': [0.09155337, 1.0, 0.09517061, 1.119348, 0.1006901, 1.0, 0.1060952, 1.135804, 0.1058594, 1.0, 0.1105699, 1.128435, 0.1169771, 1.0, 0.1177434, 1.178813, 0.1225138, 1.0, 0.1141186, 1.186476, 29.57607, 1.0, 37.30543, 1.447793, 0.09106512, 1.0, 0.09034124, 1.117716, 0.1248516, 0.1846595, 0.1324204, 0.7406991], 'coef': [0.184859, -0.1414438, 0.02895143, -0.308778, 0.3482036, 0.1303275, 0.07304632, -0.1460533, -0.03862808, -0.1352261, 0.381723, 0.1705208, 0.7676415, 0.291717, 0.1371536, -0.1018392, 0.06106177, 0.0616051, 0.2943346, -0.103313, 0.5732933, 0.3350742, 0.0664423, -0.1763852, 0.5852725, 0.3363495, 0.2291283, -0.01053798, -0.5402434, -0.2875842, 0.301171, 0.8740928], 'intercept': -6.11853}}
+PARAMS: dict = {'rule': [0.4, 0.0, 3, 0.2], 'clause_ids': ['COIN-1', 'COIN-2', 'COIN-3', 'COIN-4', 'COIN-5', 'COIN-6', 'COIN-7', 'CONS-1', 'CONS-2', 'CONS-3', 'CONS-4', 'CONS-5', 'CASH-1', 'CASH-2', 'CASH-3', 'CASH-4', 'CASH-5', 'CASH-6', 'CASH-7', 'FRAUD-1', 'FRAUD-2', 'FRAUD-3', 'FRAUD-4', 'FRAUD-5', 'FRAUD-6', 'GAMB-1', 'GAMB-2', 'GAMB-3', 'GAMB-4', 'GAMB-5', 'GIFT-1', 'GIFT-2', 'GIFT-3', 'GIFT-3.1', 'GIFT-4', 'GIFT-5', 'GIFT-6', 'GIFT-7', 'MATCH-1', 'MATCH-2', 'MATCH-3', 'SHOP-1', 'SHOP-2', 'SHOP-3', 'SHOP-4', 'MINOR-1', 'MINOR-2', 'MINOR-3', 'MINOR-4', 'MINOR-5', 'MINOR-6', 'PROMO-1', 'PROMO-2', 'PROMO-3', 'PROMO-4', 'PROMO-5', 'PROMO-6', 'SUB-1', 'SUB-2', 'SUB-3', 'SUB-4', 'SUB-5', 'TAX-1', 'TAX-2', 'TAX-3'], 'universal': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'e5_top2', 'e5_cmax', 'use_expanded_top2'], 'modes': ['z', 'zgap', 'cent'], 'prior': [-2.817403, -3.143368, -3.610918, -2.96844, -2.564949, -4.473542, -4.473542, -2.817403, -2.817403, -4.473542, -4.473542, -3.610918, -3.351852, -2.68424, -2.817403, -3.143368, -3.955082, -2.817403, -3.143368, -3.351852, -4.473542, -3.955082, -4.473542, -3.955082, -3.610918, -2.68424, -1.761388, -3.610918, -2.456736, -2.68424, -3.351852, -3.351852, -4.473542, -3.955082, -2.817403, -4.473542, -4.473542, -3.143368, -3.351852, -3.351852, -5.57973, -3.351852, -3.955082, -3.955082, -4.473542, -1.645972, -2.817403, -3.610918, -3.143368, -2.357567, -4.473542, -4.473542, -2.265921, -2.96844, -3.955082, -3.955082, -4.473542, -2.96844, -3.143368, -3.143368, -5.57973, -3.955082, -3.351852, -4.473542, -3.351852], 'mu': [0.0, -2.849866, 0.0, 0.0, -2.942676, 0.0, 0.0, -2.792115, 0.0, 0.0, -2.952188, 0.0, 0.0, -2.967918, 0.0, 0.0, -2.761855, 0.0, -3.528339], 'sd': [1.0, 1.122525, 0.07137178, 1.0, 1.134628, 0.079887, 1.0, 1.130108, 0.08324702, 1.0, 1.205203, 0.01254475, 1.0, 1.199702, 0.01391908, 1.0, 1.105452, 0.06929792, 0.8061039], 'coef': [-0.2897691, -0.0269779, 0.05750301, 0.5108556, 0.2530705, 0.3363843, -0.1211926, 0.4695128, -0.05267955, -0.02468569, 0.3107376, 0.1945065, 0.1490866, 0.1596841, 0.2005004, 0.8137389, -0.3842463, 0.5480361, 0.8593511], 'intercept': -5.820329}, 'english': {'signals': ['use_top2_nohub', 'use_cmax_nohub', 'use_head_nohub', 'minilm_cmax', 'minilm_whole', 'bm25', 'use_expanded_top2'], 'modes': ['raw', 'z', 'gap', 'zgap'], 'prior': [-2.786909, -3.173413, -3.433987, -2.786909, -2.963397, -4.29955, -4.29955, -2.963397, -2.634284, -4.29955, -4.29955, -3.433987, -3.173413, -2.499505, -2.634284, -2.963397, -3.779634, -2.634284, -2.963397, -3.173413, -4.29955, -3.779634, -4.29955, -3.779634, -3.433987, -2.963397, -2.074429, -3.433987, -2.786909, -2.963397, -3.779634, -3.173413, -4.29955, -3.779634, -2.963397, -4.29955, -4.29955, -3.779634, -3.779634, -3.779634, -5.407172, -3.779634, -3.779634, -3.779634, -5.407172, -1.905704, -2.963397, -3.779634, -2.963397, -2.786909, -4.29955, -4.29955, -2.963397, -3.433987, -4.29955, -4.29955, -4.29955, -2.786909, -2.963397, -2.963397, -5.407172, -3.779634, -3.433987, -4.29955, -3.433987], 'mu': [0.2742207, 0.0, -0.2108512, -2.913577, 0.2997888, 0.0, -0.2418917, -2.989788, 0.2844911, 0.0, -0.2412399, -2.860112, 0.07092935, 0.0, -0.2714475, -2.976891, 0.01649826, 0.0, -0.2595554, -2.88819, 125.3405, 0.0, -74.71134, -3.564608, 0.3368836, 0.0, -0.1938807, -2.773486, -3.545529], 'sd': [0.09155337, 1.0, 0.09517061, 1.119348, 0.1006901, 1.0, 0.1060952, 1.135804, 0.1058594, 1.0, 0.1105699, 1.128435, 0.1169771, 1.0, 0.1177434, 1.178813, 0.1225138, 1.0, 0.1141186, 1.186476, 29.57607, 1.0, 37.30543, 1.447793, 0.09106512, 1.0, 0.09034124, 1.117716, 0.7406991], 'coef': [0.2280068, -0.125763, -0.004279437, -0.316734, 0.3494501, 0.1200917, 0.004704729, -0.1587615, -0.07303557, -0.07202967, 0.3695401, 0.1826163, 0.718151, 0.3139337, 0.142582, -0.06960674, 0.03587948, 0.1174588, 0.2789569, -0.08141001, 0.4317504, 0.3219705, 0.07925015, -0.1143826, 0.5073135, 0.3494152, 0.2245203, 0.02013467, 0.7265851], 'intercept': -6.195875}}
 # --- END FITTED PARAMETERS ---
 
 
@@ -241,18 +222,16 @@ def _model(p: Mapping, kind: str, clause_ids: Sequence[str]) -> tuple[Logistic, 
     return lr, list(m["signals"]), list(m["modes"]), aligned
 
 
-def load_params(path: str | Path) -> tuple[dict, dict]:
-    """(base, exemplar) parameters from a JSON file {"base": ..., "exemplars": ...} (as `fit_all` returns)."""
-    d = json.loads(Path(path).read_text(encoding="utf-8"))
-    return d["base"], d.get("exemplars") or {}
+def load_params(path: str | Path) -> dict:
+    """Parameters from a JSON file {"base": ...} (as `python -m scanner.fit_matcher --write` writes it)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))["base"]
 
 
 class ClauseScorer:
     """Built once per clause corpus; `score` is numpy over (chunks x clauses) per model."""
 
     def __init__(self, clause_ids: Sequence[str], clause_vectors: Mapping[str, np.ndarray],
-                 clause_tokens: Sequence[Sequence[str]], params: Mapping | None = None,
-                 exemplar_params: Mapping | None = None):
+                 clause_tokens: Sequence[Sequence[str]], params: Mapping | None = None):
         from rank_bm25 import BM25Okapi
 
         self.clause_ids = list(clause_ids)
@@ -260,23 +239,20 @@ class ClauseScorer:
         self._bm25 = BM25Okapi([list(t) for t in clause_tokens])
         self._hub = {m: HUB_WEIGHT * hubness(v, HUB_NEIGHBOURS) for m, v in self.clause_vectors.items()}
         base = params if params is not None else PARAMS
-        ex = exemplar_params if exemplar_params is not None else PARAMS_WITH_EXEMPLARS
         # without parameters only `signals` works (that is how fit_matcher computes training signals)
         self.rule = Rule.parse(base["rule"]) if base else None
         self.models = {k: _model(base, k, self.clause_ids) for k in ("universal", "english")} if base else {}
-        self.rule_ex = Rule.parse(ex["rule"]) if ex else None
-        self.models_ex = {k: _model(ex, k, self.clause_ids) for k in ("universal", "english")} if ex else {}
-        self.reset_exemplars()
+        self.reset_centroids()
 
     @classmethod
     def from_clauses(cls, clauses, clause_vectors: Mapping[str, np.ndarray], params: Mapping | None = None,
-                     exemplar_params: Mapping | None = None, params_path: str | Path | None = None) -> "ClauseScorer":
+                     params_path: str | Path | None = None) -> "ClauseScorer":
         """`clauses`: scanner.policies.Clause list; `clause_vectors`: {"use", "e5", "minilm"} ->
         (n_clauses, dim) unit rows encoded from f"{c.title}. {c.text}"."""
         if params_path is not None:
-            params, exemplar_params = load_params(params_path)
+            params = load_params(params_path)
         return cls([c.id for c in clauses], clause_vectors,
-                   [tokens(f"{c.policy}\n{c.title}\n{c.text}") for c in clauses], params, exemplar_params)
+                   [tokens(f"{c.policy}\n{c.title}\n{c.text}") for c in clauses], params)
 
     # ------------------------------------------------------------------ signals
     def signals(self, chunks: Mapping[str, np.ndarray], whole: Mapping[str, np.ndarray],
@@ -303,6 +279,13 @@ class ClauseScorer:
         return out
 
     # ------------------------------------------------------------------ clause expansion
+    def reset_centroids(self) -> None:
+        """Forget every labelled and judged development (each clause back to its own vector)."""
+        self._cen_vecs = np.zeros((0, self.clause_vectors["use"].shape[1]))
+        self._cen_w = np.zeros((0, len(self.clause_ids)))
+        self._cen_group: list[str] = []
+        self._expanded: np.ndarray | None = None
+
     def add_labelled(self, head_use: np.ndarray, weights: np.ndarray | Mapping[str, float], group: str) -> None:
         """One development whose relevant clauses are known (labelled data or a judgment) joins the clause
         centroids: `weights` per clause (grade; 0 = not relevant), `group` its thread (or own id)."""
@@ -329,47 +312,9 @@ class ClauseScorer:
             self._expanded = out
         return out
 
-    # ------------------------------------------------------------------ judgments
-    def reset_exemplars(self) -> None:
-        n = len(self.clause_ids)
-        self._ex_vecs = np.zeros((0, self.clause_vectors["use"].shape[1]))
-        self._ex_pos = np.zeros((0, n))
-        self._ex_neg = np.zeros((0, n))
-        self._ex_group: list[str] = []
-        self._cen_vecs = np.zeros((0, self.clause_vectors["use"].shape[1]))
-        self._cen_w = np.zeros((0, n))
-        self._cen_group: list[str] = []
-        self._expanded: np.ndarray | None = None
-
-    @property
-    def exemplar_count(self) -> int:
-        return len(self._ex_group)
-
-    def _uses_exemplars(self) -> bool:
-        return bool(self.models_ex) and self.exemplar_count >= MIN_EXEMPLARS
-
     def _indices(self, clauses: Sequence[int | str]) -> list[int]:
         index = {cid: i for i, cid in enumerate(self.clause_ids)}
         return [c if isinstance(c, (int, np.integer)) else index[c] for c in clauses if not isinstance(c, str) or c in index]
-
-    def add_exemplars(self, head_use: np.ndarray, right: Sequence[int | str], wrong: Sequence[int | str],
-                      added: Sequence[int | str], group: str | None = None) -> None:
-        """Register one judged development: its USE head vector and the clauses (indices or ids)
-        judged right / wrong / added. `group`: its thread (or own id), so `score(..., exclude=group)`
-        can leave it out when that development itself is rescored."""
-        pos = np.zeros(len(self.clause_ids)); pos[self._indices(list(right) + list(added))] = 1
-        neg = np.zeros(len(self.clause_ids)); neg[self._indices(wrong)] = 1
-        neg[pos > 0] = 0
-        self._ex_vecs = np.vstack([self._ex_vecs, _unit(np.asarray(head_use, np.float64))[None]])
-        self._ex_pos = np.vstack([self._ex_pos, pos[None]])
-        self._ex_neg = np.vstack([self._ex_neg, neg[None]])
-        self._ex_group.append(group or f"judged-{len(self._ex_group)}")
-
-    def exemplar_features(self, head_use: np.ndarray, exclude: str | None = None) -> np.ndarray:
-        """(n_clauses, 3): max cosine to the clause's exemplars, to its counter-exemplars, kNN vote."""
-        keep = np.array([g != exclude for g in self._ex_group], bool)
-        return _exemplar_features(self._ex_vecs[keep] @ _unit(np.asarray(head_use, np.float64)),
-                                  self._ex_pos[keep], self._ex_neg[keep])
 
     # ------------------------------------------------------------------ public API
     def score(self, chunks: Mapping[str, np.ndarray], whole: Mapping[str, np.ndarray],
@@ -383,23 +328,19 @@ class ClauseScorer:
             raise ValueError("no fitted parameters (run python -m scanner.fit_matcher --write PATH, or pass params / params_path)")
         english = is_english(lang)
         kind = "english" if english else "universal"
-        use_ex = self._uses_exemplars()
-        lr, names, modes, prior = (self.models_ex if use_ex else self.models)[kind]
+        lr, names, modes, prior = self.models[kind]
         missing = sorted({m for m in models_for(lang) if m not in chunks} | ({"use"} - set(whole))
                          | ({"minilm"} - set(whole) if english else set()))
         if missing:
             raise ValueError(f"score({lang!r}) needs vectors for {missing}")
         sig = self.signals(chunks, whole, text_tokens if "bm25" in names else None, exclude)
         x = features(sig, names, modes)
-        if use_ex:
-            x = np.hstack([x, self.exemplar_features(whole["use"], exclude)])
         x = np.hstack([x, prior[:, None]])
         return lr.predict(x)
 
     def attach(self, probs: np.ndarray, lang: str | None) -> tuple[list[int], list[int]]:
         """(tier 1 "attached", tier 2 "possible") clause indices, best first."""
-        rule = self.rule_ex if self._uses_exemplars() else self.rule
-        return _attach(np.asarray(probs, np.float64), rule, 0 if is_english(lang) else 1)
+        return _attach(np.asarray(probs, np.float64), self.rule, 0 if is_english(lang) else 1)
 
 
 def top2_cosines(chunks: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -437,19 +378,6 @@ def _attach(p: np.ndarray, rule: Rule, g: int = 0) -> tuple[list[int], list[int]
     tier1 = [int(j) for j in order if p[j] >= rule.t1[g] and p[j] >= rule.ratio * top][:rule.max_attached]
     tier2 = [int(j) for j in order[:MAX_TIER] if j not in tier1 and p[j] >= rule.t2[g]]
     return tier1, tier2
-
-
-def _exemplar_features(s: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """s: (n_bank,) cosines of the development to the bank; pos/neg: (n_bank, n_clauses) 0/1."""
-    out = np.zeros((pos.shape[1], 3))
-    if len(s) == 0:
-        return out
-    out[:, 0] = np.where(pos.any(0), (s[:, None] * pos - (1 - pos) * 9).max(0), 0)
-    out[:, 1] = np.where(neg.any(0), (s[:, None] * neg - (1 - neg) * 9).max(0), 0)
-    top = np.argsort(-s, kind="stable")[:KNN]
-    w = np.maximum(s[top], 0)
-    out[:, 2] = (w[:, None] * pos[top]).sum(0) / max(w.sum(), 1e-9)
-    return out
 
 
 def evidence(sentence_clause_scores: np.ndarray, delta: float = 0.1) -> list[int]:
@@ -499,18 +427,7 @@ def grouped_folds(groups: Sequence[str], k: int, seed: int) -> list[np.ndarray]:
     return [idx[np.isin(groups, b)] for b in bins]
 
 
-def exemplar_training_features(head_use: np.ndarray, pos: np.ndarray, neg: np.ndarray, groups: Sequence[str]) -> np.ndarray:
-    """(n_devs, n_clauses, 3) exemplar features with every development in the bank, leave-thread-out."""
-    d = _unit(np.asarray(head_use, np.float64)); groups = np.asarray(groups)
-    s = d @ d.T
-    out = np.zeros((len(d), pos.shape[1], 3))
-    for n in range(len(d)):
-        ok = groups != groups[n]
-        out[n] = _exemplar_features(s[n, ok], pos[ok], neg[ok])
-    return out
-
-
-def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weight=NON_ENGLISH_WEIGHT,
+def _fit(signals, labels, english, groups, c=L2_C, non_english_weight=NON_ENGLISH_WEIGHT,
          prec_floor=PREC_FLOOR, irr_ceil=IRR_CEIL, seed=100, folds=5, clause_ids=None, mask=None):
     labels = np.asarray(labels); english = np.asarray(english, bool); groups = np.asarray(groups)
     n, nc = labels.shape
@@ -523,8 +440,6 @@ def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weigh
     def design(rows, kind, prior):
         names, modes = spec[kind]
         x = features({k: np.asarray(signals[k])[rows] for k in names}, names, modes)
-        if extra is not None:
-            x = np.hstack([x, extra[rows].reshape(-1, extra.shape[2])])
         return np.hstack([x, np.tile(prior, len(rows))[:, None]])
 
     def fit_models(rows):
@@ -555,8 +470,7 @@ def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weigh
     complete = mask.all(1)
     rule = _fit_rule(oof[complete], labels[complete], prec_floor, irr_ceil)
     models = fit_models(rows)
-    params = {"rule": list(rule), "clause_ids": list(clause_ids) if clause_ids is not None else None,
-              "exemplars": extra is not None}
+    params = {"rule": list(rule), "clause_ids": list(clause_ids) if clause_ids is not None else None}
     for kind, (lr, prior) in models.items():
         params[kind] = {"signals": list(spec[kind][0]), "modes": list(spec[kind][1]), "prior": prior.tolist(),
                         "mu": lr.mu.tolist(), "sd": lr.sd.tolist(), "coef": lr.coef.tolist(), "intercept": lr.intercept}
@@ -564,38 +478,18 @@ def _fit(signals, labels, english, groups, extra=None, c=L2_C, non_english_weigh
 
 
 def fit(signals: Mapping[str, np.ndarray], labels: np.ndarray, english: np.ndarray, groups: Sequence[str],
-        extra: np.ndarray | None = None, clause_ids: Sequence[str] | None = None, **kw) -> dict:
+        clause_ids: Sequence[str] | None = None, **kw) -> dict:
     """Refit both logistic models and the attach rule.
 
     signals: name -> (n_devs, n_clauses) values as `ClauseScorer.signals` returns, stacked (every
     development needs the USE, e5 and, for English ones, MiniLM and BM25 signals: the universal
     model is fitted on all languages); labels: grades 0/1/2; english: bool per development;
-    groups: thread (or own id) per development; extra: optional (n_devs, n_clauses, 3) exemplar
-    features (`exemplar_training_features`); mask: optional (n_devs, n_clauses) bool, False where a
+    groups: thread (or own id) per development; mask: optional (n_devs, n_clauses) bool, False where a
     cell has no label (weight 0 in the regressions and the prior; the rule is chosen on fully
     labelled developments only). Thresholds come from grouped 5-fold out-of-fold probabilities,
     never in-sample ones.
     """
-    return _fit(signals, labels, english, groups, extra, clause_ids=clause_ids, **kw)[0]
-
-
-def fit_all(signals: Mapping[str, np.ndarray], labels: np.ndarray, english: np.ndarray, groups: Sequence[str],
-            head_use: np.ndarray, clause_ids: Sequence[str] | None = None, **kw) -> dict:
-    """{"base": ..., "exemplars": ...}: base parameters, then exemplar parameters fitted with every
-    development in the bank (leave-thread-out), judged from its labels against the base model's
-    out-of-fold attachments (right/added = labelled clauses, wrong = attached and unlabelled)."""
-    labels = np.asarray(labels)
-    mask = np.ones(labels.shape, bool) if kw.get("mask") is None else np.asarray(kw["mask"], bool)
-    base, oof = _fit(signals, labels, english, groups, clause_ids=clause_ids, **kw)
-    rule = Rule.parse(base["rule"])
-    pos = ((labels > 0) & mask).astype(float)
-    neg = np.zeros_like(pos)
-    for n, p in enumerate(oof):
-        for j in _attach(p, rule)[0]:
-            neg[n, j] = float(labels[n, j] == 0 and mask[n, j])
-    extra = exemplar_training_features(head_use, pos, neg, groups)
-    ex = _fit(signals, labels, english, groups, extra, clause_ids=clause_ids, **kw)[0]
-    return {"base": base, "exemplars": ex}
+    return _fit(signals, labels, english, groups, clause_ids=clause_ids, **kw)[0]
 
 
 def _ndcg(ranked, rel, k=5):

@@ -17,7 +17,7 @@ vectors too.
   Beside it, in the same run: plain BM25 top-5 and plain MiniLM top-5 (`scanner.evaluate.Baselines`)
   and the shipped literals in-sample (`Matcher.match`, i.e. fitted on these very items).
 - `--judgments`: the half-split measurement of `refit_from_store` (protocol in `judgments_gain`).
-- `--write PATH`: `fit_all` on all labelled developments, parameters JSON to PATH (what
+- `--write PATH`: a fit on all labelled developments, parameters JSON to PATH (what
   `Matcher(params=...)` and the `matcher_params` state of a database hold).
 
 `refit_from_store(config, store)` is what `scan rematch --refit` runs: it stacks the bundled labelled
@@ -125,9 +125,8 @@ class Stack:
         return np.where(self.mask, self.labels, 0.0)
 
     def fit_all(self, **kw: Any) -> dict[str, Any]:
-        data = self.expanded_by(self)
-        return cs.fit_all(data.signals, self.labels, self.english, self.groups, self.heads,
-                          clause_ids=self.clause_ids, mask=self.mask, **kw)
+        """{"base": parameters}: what `--write`, `Matcher(params=...)` and the `matcher_params` state hold."""
+        return {"base": self.fit(**kw)}
 
     def fit(self, **kw: Any) -> dict[str, Any]:
         data = self.expanded_by(self)
@@ -429,8 +428,8 @@ def refit_from_store(config: "Config", store: "Store", *, eval_dir: Path | None 
                      items: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Refit the matcher on the bundled labelled developments plus this database's judged ones.
 
-    Labels of judged developments: `judged_developments`. The parameters (`fit_all`: both models, the
-    attach rule from grouped out-of-fold probabilities, the exemplar variant) are stored as JSON in
+    Labels of judged developments: `judged_developments`. The parameters (both models and the attach
+    rule from grouped out-of-fold probabilities) are stored as JSON in
     the `state` table under `matcher_params`; `analyse` (hence `scan rematch`) then matches with them.
     Vectors go through the store's vector cache, so a second refit encodes only new developments.
     `items` (default: both bundled labelled files) lets the caller restrict the bundled data.
@@ -524,7 +523,7 @@ def judgments_gain(bench: Workbench, seeds: Iterable[int] = SEEDS) -> dict[str, 
                     judged_bank = data.take(J)
                     judged_bank.labels = np.where(judged_bank.labels > 0, float(JUDGED_GRADE), 0.0)
                     with_f = data.take(B).expanded_by(data.take(F))
-                    base = {"base": data.take(F).fit()}     # = fit_all(...)["base"], without the exemplar fit
+                    base = data.take(F).fit_all()
                     arms["no judgments (fit on F)"].append(metrics(with_f, attach(base["base"], with_f)))
                     ceiling = data.take(np.concatenate([F, J])).fit()
                     held = data.take(B).expanded_by(data.take(np.concatenate([F, J])))
@@ -638,7 +637,7 @@ def format_report(result: Mapping[str, Any]) -> str:
         lines.append(format_table({k: v for k, v in j.items() if isinstance(v, dict) and k != "gain"}))
         lines.append("gain of the refit with judgments: " + ", ".join(f"{k} {v:+.3f}" for k, v in j["gain"].items()))
     if "written" in result:
-        lines.append(f"\nparameters (fit_all on all {result['items']}) written to {result['written']}")
+        lines.append(f"\nparameters (fitted on all {result['items']}) written to {result['written']}")
     return "\n".join(lines)
 
 

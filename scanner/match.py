@@ -14,9 +14,7 @@ How a development is scored (the method and its cross-validated figures: `scanne
   bundled labelled data, when the corpus is the one it was labelled against) or judged relevant to
   it (`add_labelled`, `add_judged`); the chunks' cosine to the widened clause is one more signal, so
   a confirmed development changes the matching of unjudged ones at once.
-- Judged developments join the scorer's exemplar bank (`add_exemplars`); from `MIN_EXEMPLARS` of
-  them on, the scorer uses the parameters fitted with exemplar features. Judgments also retrain the
-  scorer: `scan rematch --refit` (`scanner.fit_matcher.refit_from_store`) refits both models and the
+- Judgments also retrain the scorer: `scan rematch --refit` (`scanner.fit_matcher.refit_from_store`) refits both models and the
   rule on the bundled labelled data plus the judged developments and stores the parameters in the
   database; `analyse` passes them to `Matcher(params=...)`.
 - Evidence: each attached clause gets the sentence that best supports *that* clause (USE cosine,
@@ -125,9 +123,8 @@ class Matcher:
                  params: Mapping | None = None):
         """`encoders` maps an embed model name to a (possibly caching) encode function; missing ones use embed.
 
-        `params`: fitted parameters {"base": ..., "exemplars": ...} as `clause_scorer.fit_all` returns
-        them (e.g. refitted with judgments, `scanner.fit_matcher.refit_from_store`); None = the
-        shipped literals of `clause_scorer`.
+        `params`: fitted parameters {"base": ...} as `scanner.fit_matcher` writes them (e.g. refitted
+        with judgments, `refit_from_store`); None = the shipped literals of `clause_scorer`.
         """
         if not clauses:
             raise ValueError("Matcher needs at least one clause")
@@ -138,9 +135,8 @@ class Matcher:
         self.params = params
         if params is None:
             self.scorer = ClauseScorer.from_clauses(self.clauses, self._clause_vectors)
-        else:   # no exemplar block -> no exemplar models: the refitted base parameters always serve
-            self.scorer = ClauseScorer.from_clauses(self.clauses, self._clause_vectors, params=params["base"],
-                                                    exemplar_params=params.get("exemplars") or {})
+        else:
+            self.scorer = ClauseScorer.from_clauses(self.clauses, self._clause_vectors, params=params["base"])
 
     def models(self, lang: str) -> tuple[str, ...]:
         """The embed models a development in `lang` is scored with."""
@@ -148,10 +144,9 @@ class Matcher:
 
     def add_judged(self, title: str, text: str, right: Sequence[str], wrong: Sequence[str], added: Sequence[str],
                    group: str) -> None:
-        """A judged development joins the exemplar bank (used once the bank is big enough) and, through the
-        clauses judged right or added, the clause centroids (used at once)."""
+        """A judged development joins the centroids of the clauses judged right or added (used at once).
+        Clauses judged wrong only matter through a refit and the judgment itself, which always stands."""
         head = self._encode(MODELS["use"], [head_of(title, text)])[0]
-        self.scorer.add_exemplars(head, right, wrong, added, group=group)
         self.scorer.add_labelled(head, {c: 1.0 for c in [*right, *added]}, group=group)
 
     def add_labelled(self, developments: Sequence[Mapping[str, Any]]) -> int:

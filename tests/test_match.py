@@ -171,7 +171,7 @@ def test_expansion_moves_only_labelled_clauses_and_can_leave_a_thread_out() -> N
 
     rng = np.random.default_rng(0)
     clauses = rng.normal(size=(4, 16))
-    scorer = ClauseScorer(["A", "B", "C", "D"], {"use": clauses}, [["a"], ["b"], ["c"], ["d"]], params={}, exemplar_params={})
+    scorer = ClauseScorer(["A", "B", "C", "D"], {"use": clauses}, [["a"], ["b"], ["c"], ["d"]], params={})
     plain = scorer.expanded_vectors().copy()
     development = rng.normal(size=16)
     scorer.add_labelled(development, {"B": 2.0}, group="thread-1")

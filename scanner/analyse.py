@@ -1,7 +1,7 @@
 """Embed and match the developments that need it, persisting chunks, vectors and clause matches.
 
 Only new work is done: a development is (re)matched when it is new, its text changed, or the
-policy corpus changed (by fingerprint); vectors are looked up by content hash before a model
+policy corpus or the matcher's parameters changed (`matching_key`); vectors are looked up by content hash before a model
 runs, so unchanged text — a clause, a chunk — is never encoded twice. Pending developments are
 taken in batches: every chunk of a batch is encoded in one call per model (across developments),
 and each batch's rows are written before the next is read, so memory stays flat on a big crawl.
@@ -111,7 +111,8 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
     from scanner.match import MODELS, Matcher, chunks_of, detect_langs, texts_to_encode
 
     progress = progress or Progress()
-    clauses, fingerprint = sync_corpus(config, store)
+    clauses, corpus = sync_corpus(config, store)
+    fingerprint = matching_key(corpus, store)
     pending = store.vectors.unmatched(fingerprint)
     if not pending:
         return AnalyseResult(0, 0, 0)
@@ -158,6 +159,25 @@ def analyse(config: Config, store: Store, *, progress: Progress | None = None) -
 
 PARAMS_STATE = "matcher_params"
 """`state` key of the matcher parameters refitted with judgments (`scanner.fit_matcher.refit_from_store`)."""
+
+
+def matching_key(corpus: str, store: Store) -> str:
+    """What a stored match was made with: the corpus version, the matcher's parameters (refitted in this
+    database, else the shipped ones) and the bundled labels that widen the clauses. A scan release with
+    refitted parameters, or a refit, thus re-matches stored developments on the next run instead of
+    leaving them as the old matcher saw them. Judgments are not in it: they apply at `scan rematch`."""
+    import hashlib
+    import json
+
+    from scanner.clause_scorer import PARAMS
+    from scanner.evaluate import BUNDLED_EVAL
+    from scanner.fit_matcher import LABEL_FILES
+
+    digest = hashlib.sha256((store.vectors.get_state(PARAMS_STATE) or json.dumps(PARAMS, sort_keys=True)).encode())
+    for name in LABEL_FILES:
+        if (BUNDLED_EVAL / name).is_file():
+            digest.update((BUNDLED_EVAL / name).read_bytes())
+    return f"{corpus}:{digest.hexdigest()[:12]}"
 
 
 def stored_params(store: Store) -> dict[str, Any] | None:

@@ -75,6 +75,23 @@ def test_second_analyse_encodes_nothing(site: Path) -> None:
         assert embedding_keys(store) == before
 
 
+def test_new_matcher_parameters_rematch_every_development_once_without_encoding(site: Path) -> None:
+    import json
+
+    from scanner.analyse import PARAMS_STATE
+    from scanner.clause_scorer import PARAMS
+
+    config = load_config(site)
+    with Store.open(config.database) as store:
+        developments = len(store.developments.list())
+        store.vectors.set_state(PARAMS_STATE, json.dumps({"base": {**PARAMS, "rule": [0.9, 0.0, 1, 0.9]}}))
+        outcome = analyse(config, store)
+        assert (outcome.matched, outcome.encoded) == (developments, 0)
+        per_development = store.vectors.matches_for([r["id"] for r in store.developments.list()])
+        assert max(len(m) for m in per_development.values()) == 1       # the new rule attaches at most one
+        assert analyse(config, store).matched == 0
+
+
 def test_changed_clause_rematches_every_development_without_re_encoding_text(site: Path) -> None:
     config = load_config(site)
     gifts = config.policies / "gifts.md"

@@ -266,14 +266,13 @@ class ClauseScorer:
             sims = np.atleast_2d(np.asarray(vecs, np.float64)) @ self.clause_vectors[m].T
             hub = self._hub[m] if m in HUB_CORRECTED else 0.0
             suffix = "" if m in HUB_CORRECTED else "_nohub"
-            top2 = np.sort(sims, 0)[-2:].mean(0) if len(sims) > 1 else sims.max(0)
             out[f"{m}_cmax{suffix}"] = sims.max(0) - hub
-            out[f"{m}_top2{suffix}"] = top2 - hub
+            out[f"{m}_top2{suffix}"] = top2(sims) - hub
             if m in whole:
                 name = "use_head_nohub" if m == "use" else f"{m}_whole{suffix}"
                 out[name] = self.clause_vectors[m] @ np.asarray(whole[m], np.float64) - hub
         if "use" in chunks:
-            out[EXPANDED_SIGNAL] = top2_cosines(np.asarray(chunks["use"], np.float64), self.expanded_vectors(exclude))
+            out[EXPANDED_SIGNAL] = top2(np.atleast_2d(np.asarray(chunks["use"], np.float64)) @ self.expanded_vectors(exclude).T)
         if text_tokens is not None:
             out["bm25"] = np.asarray(self._bm25.get_scores(list(text_tokens)), np.float64)
         return out
@@ -303,14 +302,16 @@ class ClauseScorer:
         self._expanded = None
 
     def expanded_vectors(self, exclude: str | None = None) -> np.ndarray:
-        """(n_clauses, dim) USE clause vectors expanded by their centroids, leaving out group `exclude`."""
-        if exclude is None and self._expanded is not None:
-            return self._expanded
-        keep = np.array([g != exclude for g in self._cen_group], bool)
-        out = expand(self.clause_vectors["use"], self._cen_vecs[keep], self._cen_w[keep])
-        if exclude is None:
-            self._expanded = out
-        return out
+        """(n_clauses, dim) USE clause vectors expanded by their centroids, leaving out group `exclude`.
+
+        Computed once and kept; only a development that is itself in the centroids (a judged one being
+        rescored) gets its own copy, so matching every other development costs one matrix product."""
+        if exclude is not None and exclude in self._cen_group:
+            keep = np.array([g != exclude for g in self._cen_group], bool)
+            return expand(self.clause_vectors["use"], self._cen_vecs[keep], self._cen_w[keep])
+        if self._expanded is None:
+            self._expanded = expand(self.clause_vectors["use"], self._cen_vecs, self._cen_w)
+        return self._expanded
 
     def _indices(self, clauses: Sequence[int | str]) -> list[int]:
         index = {cid: i for i, cid in enumerate(self.clause_ids)}
@@ -343,9 +344,9 @@ class ClauseScorer:
         return _attach(np.asarray(probs, np.float64), self.rule, 0 if is_english(lang) else 1)
 
 
-def top2_cosines(chunks: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """(n_clauses,) mean of the two best chunk cosines (the best one for a one-chunk development)."""
-    sims = np.atleast_2d(chunks) @ vectors.T
+def top2(sims: np.ndarray) -> np.ndarray:
+    """(n_clauses,) mean of the two best chunks' cosines in (n_chunks, n_clauses) `sims` (the best one for a
+    one-chunk development)."""
     return np.sort(sims, 0)[-2:].mean(0) if len(sims) > 1 else sims.max(0)
 
 
@@ -368,7 +369,7 @@ def expanded_training_signal(clause_use: np.ndarray, chunks_use: Sequence[np.nda
         if group not in cache:
             keep = bank_groups != group
             cache[group] = expand(_unit(np.asarray(clause_use, np.float64)), bank_heads[keep], bank_weights[keep])
-        out.append(top2_cosines(np.asarray(chunks, np.float64), cache[group]))
+        out.append(top2(np.atleast_2d(np.asarray(chunks, np.float64)) @ cache[group].T))
     return np.array(out).reshape(len(out), len(clause_use))
 
 

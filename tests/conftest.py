@@ -81,6 +81,13 @@ class Site:
         return config_path
 
 
+@pytest.fixture
+def site(analysed_site, tmp_path: Path) -> Path:
+    """A private copy of the crawled and analysed example site: its config path (a test file needing
+    something else defines its own `site`)."""
+    return analysed_site.copy_to(tmp_path / "site")
+
+
 SLOW_FIXTURES = {"analysed_site", "matcher"}
 """The analysed example site (minutes, once per session) and a Matcher (all three encoders, clause vectors)."""
 

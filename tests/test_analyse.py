@@ -23,11 +23,6 @@ UNRELATED_TEXT = (
 )
 
 
-@pytest.fixture
-def site(analysed_site, tmp_path: Path) -> Path:
-    return analysed_site.copy_to(tmp_path / "site")
-
-
 def add(store: Store, uid: str, title: str, text: str) -> int:
     return store.developments.add({
         "uid": uid, "source_id": "test-source", "kind": "regulator", "jurisdiction": "US",

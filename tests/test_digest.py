@@ -76,11 +76,6 @@ def plant(config: Path, *, title: str, source: str = "ofcom", kind: str = "regul
     return uid
 
 
-@pytest.fixture
-def site(analysed_site, tmp_path: Path) -> Path:
-    return analysed_site.copy_to(tmp_path / "site")
-
-
 # --- the period -----------------------------------------------------------------------------
 
 

@@ -19,11 +19,6 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.fixture
-def site(analysed_site, tmp_path: Path) -> Path:
-    return analysed_site.copy_to(tmp_path / "site")
-
-
 def attached_development(config: Path) -> tuple[str, str, list[str]]:
     """(uid, url, attached clause ids) of a stored development with at least two attached clauses."""
     with Store.open(load_config(config).database, readonly=True) as store:

@@ -26,12 +26,6 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.fixture
-def site(analysed_site, tmp_path: Path) -> Path:
-    """A private copy of the crawled and analysed example site: its config path."""
-    return analysed_site.copy_to(tmp_path / "site")
-
-
 def add(store: Store, uid: str, title: str, text: str, **fields: str) -> int:
     record = {
         "uid": uid, "source_id": fields.get("source", "test-source"), "kind": fields.get("kind", "regulator"),

@@ -19,11 +19,6 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.fixture
-def site(analysed_site, tmp_path: Path) -> Path:
-    return analysed_site.copy_to(tmp_path / "site")
-
-
 def busiest_clause(config: Path) -> tuple[str, set[str]]:
     """The clause attached to most developments, and the uids of those developments (from stored matches)."""
     with Store.open(load_config(config).database, readonly=True) as store:
